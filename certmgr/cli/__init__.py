@@ -1,0 +1,109 @@
+"""The `certmgr` command.
+
+Thin: parse arguments, call `certmgr.services`, print, exit with an `ExitCode`.
+Subcommands live one group per module and are imported lazily, so
+`certmgr --help` does not pay for SQLAlchemy or Textual.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from certmgr import __version__
+from certmgr.cli._common import AppContext, ExitCode, err
+from certmgr.errors import CertmgrError, InputError
+
+__all__ = ["COMMANDS", "ExitCode", "main", "run"]
+
+# name -> "module:attribute"; each module owns one command or group.
+COMMANDS: dict[str, str] = {
+    "demo": "certmgr.cli.demo:demo",
+    "verify": "certmgr.cli.verify:verify",
+    "inspect": "certmgr.cli.verify:inspect_cmd",
+}
+
+
+class _LazyGroup(click.Group):
+    """A group whose subcommands are imported only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):  # pragma: no cover - programming error
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "--version", prog_name="certmgr")
+@click.option(
+    "--home",
+    envvar="CERTMGR_HOME",
+    type=click.Path(file_okay=False),
+    help="Data directory (keys, embedded database). Env: CERTMGR_HOME. "
+    "Default: the platform's user data directory.",
+)
+@click.option(
+    "--db",
+    "db_url",
+    envvar="CERTMGR_DB",
+    metavar="URL",
+    help="Database URL (sqlite:///..., postgresql+psycopg://...). Env: CERTMGR_DB. "
+    "Default: SQLite in the home directory.",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.pass_context
+def main(ctx: click.Context, home: str | None, db_url: str | None, debug: bool) -> None:
+    """Manage the IGC Santé certificates of MSSanté applicative mailboxes.
+
+    \b
+    Exit codes: 0 ok, 1 a finding (invalid, expired, revoked, rejected),
+                2 usage error or unreadable input, 3 internal error.
+    """
+    ctx.obj = AppContext(home=home, db_url=db_url, debug=debug)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Entry point: run `main` and turn errors into one line on stderr and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        code: Any = main.main(args=args, prog_name="certmgr", standalone_mode=False)
+    except click.exceptions.Abort:
+        err("aborted")
+        sys.exit(ExitCode.INTERNAL)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.USAGE)
+    except InputError as exc:
+        if debug:
+            raise
+        err(f"error: {exc}")
+        sys.exit(ExitCode.USAGE)
+    except CertmgrError as exc:
+        if debug:
+            raise
+        err(f"error: {exc}")
+        sys.exit(ExitCode.INTERNAL)
+    except KeyboardInterrupt:
+        err("interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        err(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)")
+        sys.exit(ExitCode.INTERNAL)
+    sys.exit(int(code) if isinstance(code, int) else ExitCode.OK)
