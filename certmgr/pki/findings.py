@@ -83,6 +83,6 @@ class Finding:
         }
 
 
-def worst(findings: "tuple[Finding, ...] | list[Finding]") -> Severity | None:
+def worst(findings: tuple[Finding, ...] | list[Finding]) -> Severity | None:
     """The highest severity among `findings`, or None when there are none."""
     return max((f.severity for f in findings), default=None)
