@@ -21,9 +21,11 @@ __all__ = ["COMMANDS", "ExitCode", "main", "run"]
 
 # name -> "module:attribute"; each module owns one command or group.
 COMMANDS: dict[str, str] = {
+    "db": "certmgr.cli.db:db",
     "demo": "certmgr.cli.demo:demo",
     "verify": "certmgr.cli.verify:verify",
-    "inspect": "certmgr.cli.verify:inspect_cmd",
+    "inspect": "certmgr.cli.inspect:inspect_cmd",
+    "csr": "certmgr.cli.csr:csr",
 }
 
 
