@@ -1,0 +1,291 @@
+"""CRLs parsed, checked and indexed once; the scope rules of RFC 5280 §6.3 used per certificate.
+
+`CrlIndex.build` reads a CRL once: issuer, times, number, delta indicator, issuing
+distribution point, unknown critical extensions (CRL or entry level: the CRL is then
+unusable) and a dict from serial number to entry, so that a lookup is O(1) whatever the CRL
+size. Large direct CRLs are indexed by a small DER walker over `revokedCertificates` (about
+twice as fast as iterating cryptography's entries); entries are decoded only when hit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from asn1crypto import crl as acrl
+from asn1crypto import x509 as a509
+from cryptography import x509
+from cryptography.x509.oid import CRLEntryExtensionOID, ExtensionOID
+
+from certmgr.pki import names
+
+if TYPE_CHECKING:
+    from certmgr.pki.path import CertInfo
+
+__all__ = ["ALL_REASONS", "CrlIndex", "RevokedEntry", "dp_match"]
+
+ALL_REASONS = frozenset(
+    f.value for f in x509.ReasonFlags
+    if f not in (x509.ReasonFlags.unspecified, x509.ReasonFlags.remove_from_crl)
+)
+_KNOWN_CRL = frozenset(o.dotted_string for o in (
+    ExtensionOID.AUTHORITY_KEY_IDENTIFIER, ExtensionOID.CRL_NUMBER,
+    ExtensionOID.DELTA_CRL_INDICATOR,
+    ExtensionOID.ISSUING_DISTRIBUTION_POINT, ExtensionOID.FRESHEST_CRL,
+    ExtensionOID.AUTHORITY_INFORMATION_ACCESS, ExtensionOID.ISSUER_ALTERNATIVE_NAME,
+))
+_KNOWN_ENTRY = frozenset(o.dotted_string for o in (
+    CRLEntryExtensionOID.CRL_REASON, CRLEntryExtensionOID.INVALIDITY_DATE,
+    CRLEntryExtensionOID.CERTIFICATE_ISSUER,
+)) | {"2.5.29.23"}  # holdInstructionCode
+_CERT_ISSUER = CRLEntryExtensionOID.CERTIFICATE_ISSUER.dotted_string
+_FAST_MIN_ENTRIES = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedEntry:
+    reason: str | None          # RFC 5280 name, e.g. "keyCompromise", "certificateHold"
+    date: dt.datetime
+    issuer_key: names.NameKey | None  # certificateIssuer (indirect CRLs); None: the CRL issuer
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    out = head + "".join(p.capitalize() for p in rest)
+    return {"removeFromCrl": "removeFromCRL", "aaCompromise": "aACompromise",
+            "caCompromise": "cACompromise"}.get(out, out)
+
+
+def _hdr(b: bytes, i: int) -> tuple[int, int, int]:
+    """(tag, content offset, content length) of the DER element at `i`."""
+    tag, length = b[i], b[i + 1]
+    i += 2
+    if length & 0x80:
+        n = length & 0x7F
+        length = int.from_bytes(b[i : i + n], "big")
+        i += n
+    return tag, i, length
+
+
+class CrlIndex:
+    """One CRL, checked and indexed. `unusable` holds the reason when it must not be used."""
+
+    __slots__ = ("_der_entries", "_entries", "_name", "crl", "delta_base", "der", "id", "idp",
+                 "issuer_key", "next_update", "number", "this_update", "unusable")
+
+    def __init__(self, crl: x509.CertificateRevocationList, der: bytes,
+                 *, fast: bool | None = None) -> None:
+        self.crl = crl
+        self.der = der
+        self.id = hashlib.sha256(der).hexdigest()
+        self.issuer_key = names.name_key(crl.issuer)
+        self.this_update = crl.last_update_utc
+        self.next_update = crl.next_update_utc
+        self.number: int | None = None
+        self.delta_base: int | None = None
+        self.idp: x509.IssuingDistributionPoint | None = None
+        self.unusable: str | None = None
+        self._name: str | None = None
+        self._entries: dict[int, list[RevokedEntry]] = {}
+        self._der_entries: dict[int, int] = {}
+        try:
+            self._read_extensions()
+            # (read through getattr: mypy cannot see that _read_extensions sets it)
+            indirect = bool(getattr(self.idp, "indirect_crl", False))
+            if fast is None:
+                fast = not indirect and _count_hint(der) >= _FAST_MIN_ENTRIES
+            if fast and not indirect and self._index_fast():
+                return
+            self._der_entries = {}
+            self._index_slow()
+        except (ValueError, TypeError) as exc:
+            self.unusable = f"unreadable CRL: {exc}"
+
+    @classmethod
+    def build(cls, crl: x509.CertificateRevocationList | bytes, der: bytes | None = None,
+              *, fast: bool | None = None) -> CrlIndex:
+        if isinstance(crl, bytes):
+            der, crl = crl, x509.load_der_x509_crl(crl)
+        if der is None:
+            from cryptography.hazmat.primitives.serialization import Encoding  # noqa: PLC0415
+
+            der = crl.public_bytes(Encoding.DER)
+        return cls(crl, der, fast=fast)
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            self._name = self._describe()
+        return self._name
+
+    def _describe(self) -> str:
+        num = "" if self.number is None else f" #{self.number}"
+        kind = "delta CRL" if self.delta_base is not None else "CRL"
+        return f"{kind} of {self.crl.issuer.rfc4514_string()}{num}"
+
+    def _read_extensions(self) -> None:
+        for ext in self.crl.extensions:
+            v: Any = ext.value
+            if ext.critical and ext.oid.dotted_string not in _KNOWN_CRL:
+                self.unusable = f"unknown critical CRL extension {ext.oid.dotted_string}"
+            if isinstance(v, x509.CRLNumber):
+                self.number = v.crl_number
+            elif isinstance(v, x509.DeltaCRLIndicator):
+                self.delta_base = v.crl_number
+            elif isinstance(v, x509.IssuingDistributionPoint):
+                self.idp = v
+
+    def _index_slow(self) -> None:
+        issuer: names.NameKey | None = None
+        for entry in self.crl:
+            reason: str | None = None
+            for ext in entry.extensions:
+                v: Any = ext.value
+                if ext.critical and ext.oid.dotted_string not in _KNOWN_ENTRY:
+                    self.unusable = f"unknown critical CRL entry extension {ext.oid.dotted_string}"
+                if isinstance(v, x509.CRLReason):
+                    reason = v.reason.value
+                elif isinstance(v, x509.CertificateIssuer):
+                    dns = v.get_values_for_type(x509.DirectoryName)
+                    issuer = names.name_key(dns[0]) if dns else issuer
+            self._entries.setdefault(entry.serial_number, []).append(
+                RevokedEntry(reason, entry.revocation_date_utc, issuer)
+            )
+
+    def _index_fast(self) -> bool:
+        """Index serial -> entry offset; False when an entry needs the full parser."""
+        b = self.der
+        _, i, _ = _hdr(b, 0)
+        _, i, length = _hdr(b, i)
+        end = i + length
+        tag, j, length = _hdr(b, i)
+        if tag == 0x02:  # version
+            i = j + length
+            tag, j, length = _hdr(b, i)
+        i = j + length  # signature algorithm
+        for _ in range(2):  # issuer, thisUpdate
+            _, j, length = _hdr(b, i)
+            i = j + length
+        if i >= end:
+            return True
+        tag, j, length = _hdr(b, i)
+        if tag in (0x17, 0x18):  # nextUpdate
+            i = j + length
+            if i >= end:
+                return True
+            tag, j, length = _hdr(b, i)
+        if tag != 0x30:
+            return True  # crlExtensions only: no entries
+        out: dict[int, int] = {}
+        blobs: set[bytes] = set()
+        frm = int.from_bytes
+        i, rend = j, j + length
+        while i < rend:
+            size = b[i + 1]
+            if size < 0x80:
+                s, e = i + 2, i + 2 + size
+            else:
+                n = size & 0x7F
+                s = i + 2 + n
+                e = s + frm(b[i + 2 : s], "big")
+            sl = b[s + 1]
+            k = s + 2 + sl
+            out[frm(b[s + 2 : k], "big", signed=True)] = i
+            t = k + 2 + b[k + 1]
+            if t < e:
+                blobs.add(b[t:e])
+            i = e
+        for blob in blobs:
+            for ext in a509.Extensions.load(blob):
+                oid = ext["extn_id"].dotted
+                if oid == _CERT_ISSUER:
+                    return False
+                if ext["critical"].native and oid not in _KNOWN_ENTRY:
+                    self.unusable = f"unknown critical CRL entry extension {oid}"
+        self._der_entries = out
+        return True
+
+    def lookup(self, serial: int, issuer_key: names.NameKey) -> RevokedEntry | None:
+        """The entry for certificate (`issuer_key`, `serial`), or None when not listed."""
+        if self._der_entries:
+            off = self._der_entries.get(serial)
+            return None if off is None else self._decode(off)
+        for entry in self._entries.get(serial, ()):
+            if (entry.issuer_key or self.issuer_key) == issuer_key:
+                return entry
+        return None
+
+    def _decode(self, off: int) -> RevokedEntry:
+        _, s, length = _hdr(self.der, off)
+        rc = acrl.RevokedCertificate.load(self.der[off : s + length])
+        reason = None
+        for ext in rc["crl_entry_extensions"]:
+            if ext["extn_id"].native == "crl_reason":
+                reason = _camel(ext["extn_value"].parsed.native)
+        date = rc["revocation_date"].native
+        return RevokedEntry(reason, date.astimezone(dt.UTC), None)
+
+
+def _count_hint(der: bytes) -> int:
+    return len(der) // 40  # an entry with a reason code takes about 40 bytes
+
+
+def _dp_names(dp: x509.DistributionPoint | x509.IssuingDistributionPoint,
+              base: list[x509.Name]) -> list[x509.GeneralName] | None:
+    if dp.full_name:
+        return list(dp.full_name)
+    if dp.relative_name is not None:
+        return [x509.DirectoryName(x509.Name([*b.rdns, dp.relative_name])) for b in base]
+    return None
+
+
+def _same(a: x509.GeneralName, b: x509.GeneralName) -> bool:
+    if isinstance(a, x509.DirectoryName) and isinstance(b, x509.DirectoryName):
+        return names.name_key(a.value) == names.name_key(b.value)
+    return a == b
+
+
+def dp_match(idx: CrlIndex, ci: CertInfo) -> frozenset[str] | None:
+    """The reasons `idx` covers for `ci` (§6.3.3 b, d), or None when it is out of scope."""
+    idp = idx.idp
+    is_ca = bool(ci.is_ca)
+    if idp is not None and (
+        (idp.only_contains_user_certs and is_ca)
+        or (idp.only_contains_ca_certs and not is_ca)
+        or idp.only_contains_attribute_certs
+    ):
+        return None
+    indirect = idp is not None and idp.indirect_crl
+    # a certificate without CRL distribution points is treated as naming its issuer (§6.3.3)
+    dps: tuple[x509.DistributionPoint | None, ...] = ci.crl_dps or (None,)
+    best: set[str] = set()
+    matched = False
+    for dp in dps:
+        if dp is not None and dp.crl_issuer:
+            issuers = [n.value for n in dp.crl_issuer if isinstance(n, x509.DirectoryName)]
+            if not indirect or idx.issuer_key not in {names.name_key(n) for n in issuers}:
+                continue
+        else:
+            if idx.issuer_key != ci.issuer_key:
+                continue
+            issuers = [ci.cert.issuer]
+        if idp is not None:
+            idp_names = _dp_names(idp, [idx.crl.issuer])
+            if idp_names is not None:
+                mine = None if dp is None else _dp_names(dp, issuers)
+                if mine is None:
+                    mine = [x509.DirectoryName(n) for n in issuers]
+                if not any(_same(a, b) for a in idp_names for b in mine):
+                    continue
+        reasons = set(ALL_REASONS)
+        if dp is not None and dp.reasons:
+            reasons &= {r.value for r in dp.reasons}
+        if idp is not None and idp.only_some_reasons:
+            reasons &= {r.value for r in idp.only_some_reasons}
+        matched = True
+        best |= reasons
+    if not matched and idx.issuer_key == ci.issuer_key and indirect and not ci.crl_dps:
+        matched, best = True, set(ALL_REASONS)
+    return frozenset(best) if matched else None

@@ -1,0 +1,425 @@
+"""The validation engine: `Validator(ctx).validate(cert) -> ValidationResult`.
+
+Everything is an explicit, offline input (`ValidationContext`): anchors, an untrusted pool,
+CRLs, the time, the revocation mode and the RFC 5280 §6.1.1 policy inputs. The `Validator`
+keeps caches across certificates so that a batch of leaves under the same CA costs one
+signature verification and one dict lookup per leaf: CRLs are parsed, verified and indexed
+once; the §6.1 state after each CA chain is computed once (per chain and path length); the
+revocation status of each CA certificate is computed once.
+"""
+
+from __future__ import annotations
+
+import enum
+import gc
+import multiprocessing
+import os
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TYPE_CHECKING, TypeAlias
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from certmgr.clock import ensure_utc
+from certmgr.errors import PKIError
+from certmgr.pki import path as p
+from certmgr.pki.crl import ALL_REASONS, CrlIndex, dp_match
+from certmgr.pki.findings import Code, Finding, Severity
+from certmgr.pki.policy import ANY_POLICY
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Sequence
+
+__all__ = [
+    "CrlInput",
+    "PathElement",
+    "RevocationInfo",
+    "RevocationMode",
+    "RevocationStatus",
+    "ValidationContext",
+    "ValidationResult",
+    "Validator",
+]
+
+CrlInput: TypeAlias = (
+    "x509.CertificateRevocationList | bytes | tuple[x509.CertificateRevocationList, bytes]"
+)
+_MAX_CANDIDATE_PATHS = 16
+_MAX_SIGNER_DEPTH = 3
+_PARALLEL_MIN = 256
+
+
+class RevocationMode(enum.StrEnum):
+    HARD_FAIL = "hard-fail"  # no usable CRL: invalid
+    SOFT_FAIL = "soft-fail"  # no usable CRL: valid, with a warning
+    OFF = "off"
+
+
+class RevocationStatus(enum.StrEnum):
+    GOOD = "good"
+    REVOKED = "revoked"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationContext:
+    """The inputs of a validation. `at` is aware UTC (a naive value is taken as UTC)."""
+
+    trust_anchors: tuple[x509.Certificate, ...]
+    at: dt.datetime
+    untrusted: tuple[x509.Certificate, ...] = ()
+    crls: tuple[CrlInput, ...] = ()
+    revocation: RevocationMode = RevocationMode.HARD_FAIL
+    accept_stale_crl: bool = False
+    required_eku: str | None = None
+    initial_policy_set: frozenset[str] = frozenset({ANY_POLICY})
+    require_explicit_policy: bool = False
+    inhibit_policy_mapping: bool = False
+    inhibit_any_policy: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trust_anchors", tuple(self.trust_anchors))
+        object.__setattr__(self, "untrusted", tuple(self.untrusted))
+        object.__setattr__(self, "crls", tuple(self.crls))
+        object.__setattr__(self, "initial_policy_set", frozenset(self.initial_policy_set))
+        object.__setattr__(self, "at", ensure_utc(self.at))
+        object.__setattr__(self, "revocation", RevocationMode(self.revocation))
+        if not self.trust_anchors:
+            raise PKIError("validation needs at least one trust anchor")
+        if not self.initial_policy_set:
+            raise PKIError("the initial policy set must not be empty (use anyPolicy)")
+
+
+@dataclass(frozen=True, slots=True)
+class PathElement:
+    subject: str
+    fingerprint_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationInfo:
+    """The leaf's revocation status; `crl` names the CRL that decided it."""
+
+    status: RevocationStatus
+    reason: str | None = None
+    revocation_date: dt.datetime | None = None
+    crl: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    valid: bool
+    path: tuple[PathElement, ...]
+    findings: tuple[Finding, ...]
+    revocation: RevocationInfo | None = None
+
+    def codes(self) -> set[Code]:
+        return {f.code for f in self.findings}
+
+
+@dataclass(slots=True)
+class _Caches:
+    sig: dict[tuple[str, str], bool] = field(default_factory=dict)
+    prefix: dict[tuple[str, ...], tuple[p.PathState, list[Finding]]] = field(default_factory=dict)
+    ca_rev: dict[tuple[str, ...], list[Finding]] = field(default_factory=dict)
+    crl_signed: dict[tuple[str, str], Finding | None] = field(default_factory=dict)
+    subjects: dict[str, str] = field(default_factory=dict)
+
+
+_WORKER: Validator | None = None
+
+
+def _work_chunk(ders: list[bytes]) -> list[ValidationResult]:
+    assert _WORKER is not None
+    return [_WORKER.validate_der(d) for d in ders]
+
+
+class Validator:
+    """Validates certificates against one `ValidationContext`, caching across calls."""
+
+    def __init__(self, ctx: ValidationContext, *,
+                 anchor_findings: Sequence[Finding] = ()) -> None:
+        self.ctx = ctx
+        self.anchor_findings = tuple(anchor_findings)
+        self.params = p.PathParams(
+            initial_policy_set=ctx.initial_policy_set,
+            require_explicit_policy=ctx.require_explicit_policy,
+            inhibit_policy_mapping=ctx.inhibit_policy_mapping,
+            inhibit_any_policy=ctx.inhibit_any_policy,
+        )
+        self._anchors = [p.CertInfo(c, c.public_bytes(Encoding.DER)) for c in ctx.trust_anchors]
+        self._anchor_fps = {a.fp for a in self._anchors}
+        self._pool = [p.CertInfo(c, c.public_bytes(Encoding.DER)) for c in ctx.untrusted]
+        self._signers = [*self._anchors, *self._pool]
+        self._builder = p.PathBuilder(self._anchors, self._pool)
+        self._complete: list[CrlIndex] = []
+        self._deltas: list[CrlIndex] = []
+        if ctx.revocation is not RevocationMode.OFF:
+            for item in ctx.crls:
+                idx = (CrlIndex.build(item[0], item[1]) if isinstance(item, tuple)
+                       else CrlIndex.build(item))
+                (self._deltas if idx.delta_base is not None else self._complete).append(idx)
+        self._c = _Caches()
+        self._busy: set[str] = set()
+
+    # ------------------------------------------------------------------ entry points
+    def validate(self, cert: x509.Certificate, der: bytes | None = None) -> ValidationResult:
+        return self._validate(p.CertInfo(cert, der or cert.public_bytes(Encoding.DER)))
+
+    def validate_der(self, der: bytes) -> ValidationResult:
+        try:
+            ci = p.CertInfo.load(der)
+        except ValueError as exc:
+            return ValidationResult(valid=False, path=(), findings=(Finding(
+                Code.MALFORMED, Severity.ERROR, f"not a readable certificate: {exc}"),))
+        return self._validate(ci)
+
+    def validate_many(self, ders: Sequence[bytes], *,
+                      processes: int | None = None) -> list[ValidationResult]:
+        """Validate many DER certificates, in `processes` forked workers (default: all cores).
+
+        Caches are warmed by validating the first certificate here, before forking, so the
+        workers inherit the parsed CRLs and the CA chain state.
+        """
+        global _WORKER  # noqa: PLW0603 - the forked workers read the validator from here
+        n = processes or os.cpu_count() or 1
+        if (n <= 1 or len(ders) < _PARALLEL_MIN
+                or "fork" not in multiprocessing.get_all_start_methods()):
+            return [self.validate_der(d) for d in ders]
+        first = self.validate_der(ders[0])
+        size = max(1, -(-(len(ders) - 1) // (n * 4)))
+        chunks = [list(ders[i : i + size]) for i in range(1, len(ders), size)]
+        _WORKER = self
+        # move the caches out of the collector's reach so that the children's collections
+        # do not touch (and so copy) every inherited page
+        gc.freeze()
+        try:
+            with multiprocessing.get_context("fork").Pool(n) as pool:
+                parts = pool.map(_work_chunk, chunks, chunksize=1)
+        finally:
+            _WORKER = None
+            gc.unfreeze()
+        return [first, *(r for part in parts for r in part)]
+
+    # ------------------------------------------------------------------ path level
+    def _subject(self, ci: p.CertInfo) -> str:
+        s = self._c.subjects.get(ci.fp)
+        if s is None:
+            s = self._c.subjects[ci.fp] = ci.subject
+        return s
+
+    def _verify(self, issuer: p.CertInfo, ci: p.CertInfo) -> bool:
+        key = (issuer.fp, ci.fp)
+        ok = self._c.sig.get(key)
+        if ok is None:
+            ok = self._c.sig[key] = p.verify_signature(issuer.public_key, ci.cert)
+        return ok
+
+    def _validate(self, ci: p.CertInfo, *, depth: int = 0,
+                  usage: bool = True) -> ValidationResult:
+        best: tuple[int, ValidationResult] | None = None
+        for cand in islice(self._builder.paths(ci), _MAX_CANDIDATE_PATHS):
+            result = self._check_path(cand, depth=depth, usage=usage)
+            if result.valid:
+                return result
+            errors = sum(f.severity is Severity.ERROR for f in result.findings)
+            if best is None or errors < best[0]:
+                best = (errors, result)
+        if best is not None:
+            return best[1]
+        if ci.fp in self._anchor_fps:
+            return self._anchor_only(ci)
+        dead = self._builder.dead_end(ci)
+        top = dead[-1]
+        if top.self_signed():
+            finding = Finding(Code.UNTRUSTED_ROOT, Severity.ERROR,
+                              "the path ends at a root that is not a trust anchor",
+                              self._subject(top))
+        else:
+            finding = Finding(Code.NO_PATH, Severity.ERROR,
+                              f"no issuer found for {self._subject(top)}")
+        elements = tuple(PathElement(self._subject(c), c.fp) for c in dead)
+        return ValidationResult(valid=False, path=elements, findings=(finding,))
+
+    def _anchor_only(self, ci: p.CertInfo) -> ValidationResult:
+        findings = self._time_findings(ci, None)
+        return ValidationResult(not findings, (PathElement(self._subject(ci), ci.fp),),
+                                tuple(findings), None)
+
+    def _time_findings(self, ci: p.CertInfo, subject: str | None) -> list[Finding]:
+        at = self.ctx.at
+        if at > ci.cert.not_valid_after_utc:
+            return [Finding(Code.EXPIRED, Severity.ERROR,
+                            f"expired at {ci.cert.not_valid_after_utc}", subject)]
+        if at < ci.cert.not_valid_before_utc:
+            return [Finding(Code.NOT_YET_VALID, Severity.ERROR,
+                            f"not valid before {ci.cert.not_valid_before_utc}", subject)]
+        return []
+
+    def _prefix(self, chain: tuple[p.CertInfo, ...], n: int,
+                params: p.PathParams) -> tuple[p.PathState, list[Finding]]:
+        """§6.1 state after the anchor (`chain[0]`) and the CA certificates `chain[1:]`."""
+        key = (str(n), str(params is self.params), *(c.fp for c in chain))
+        hit = self._c.prefix.get(key)
+        if hit is not None:
+            return hit
+        anchor = chain[0]
+        state = p.start_state(anchor, n, params)
+        findings = self._time_findings(anchor, self._subject(anchor))
+        for i, ci in enumerate(chain[1:], start=1):
+            findings += p.process_certificate(
+                state, ci, index=i, at=self.ctx.at, params=params, verify=self._verify,
+                subject=self._subject(ci))
+        self._c.prefix[key] = (state, findings)
+        return state, findings
+
+    def _check_path(self, cand: tuple[p.CertInfo, ...], *, depth: int,
+                    usage: bool) -> ValidationResult:
+        leaf, anchor = cand[0], cand[-1]
+        down = tuple(reversed(cand))  # anchor first
+        params = self.params if usage else p.PathParams()
+        state, findings = self._prefix(down[:-1], len(cand) - 1, params)
+        state = state.copy()
+        findings = list(findings)
+        findings += p.process_certificate(state, leaf, index=state.n, at=self.ctx.at,
+                                          params=params, verify=self._verify, subject=None)
+        if usage:
+            findings += p.check_usage(leaf, self.ctx.required_eku)
+        info: RevocationInfo | None = None
+        if self.ctx.revocation is not RevocationMode.OFF and depth <= _MAX_SIGNER_DEPTH:
+            findings += self._ca_revocation(down, depth)
+            info, rev = self._revocation(leaf, cand[1], anchor, depth, None)
+            findings += rev
+        findings += self.anchor_findings
+        valid = not any(f.severity is Severity.ERROR for f in findings)
+        elements = tuple(PathElement(self._subject(c), c.fp) for c in cand[:-1])
+        elements += (PathElement(self._subject(anchor), anchor.fp),)
+        return ValidationResult(valid, elements, tuple(findings), info)
+
+    # ------------------------------------------------------------------ revocation
+    def _ca_revocation(self, down: tuple[p.CertInfo, ...], depth: int) -> list[Finding]:
+        """Revocation findings for the CA certificates of a path (cached per chain)."""
+        key = tuple(c.fp for c in down[:-1])
+        hit = self._c.ca_rev.get(key)
+        if hit is None:
+            hit = []
+            for i in range(1, len(down) - 1):
+                _, rev = self._revocation(down[i], down[i - 1], down[0], depth,
+                                          self._subject(down[i]))
+                hit += rev
+            self._c.ca_rev[key] = hit
+        return hit
+
+    def _revocation(self, ci: p.CertInfo, issuer: p.CertInfo, anchor: p.CertInfo, depth: int,
+                    subject: str | None) -> tuple[RevocationInfo, list[Finding]]:
+        at, mode = self.ctx.at, self.ctx.revocation
+        notes: list[tuple[Code, str]] = []
+        fresh: list[tuple[CrlIndex, frozenset[str]]] = []
+        stale: list[tuple[CrlIndex, frozenset[str]]] = []
+        for idx in self._complete:
+            reasons = dp_match(idx, ci)
+            if reasons is None:
+                continue
+            if idx.unusable:
+                notes.append((Code.CRL_UNUSABLE, f"{idx.name}: {idx.unusable}"))
+                continue
+            problem = self._crl_signed(idx, issuer, anchor, depth)
+            if problem is not None:
+                notes.append((problem.code, problem.message))
+                continue
+            if at < idx.this_update:
+                notes.append((Code.CRL_NOT_YET_VALID,
+                               f"{idx.name} is not valid before {idx.this_update}"))
+                continue
+            if idx.next_update is not None and at >= idx.next_update:
+                notes.append((Code.CRL_STALE, f"{idx.name} expired at {idx.next_update}"))
+                stale.append((idx, reasons))
+                continue
+            fresh.append((idx, reasons))
+        used_stale = not fresh and bool(stale) and self.ctx.accept_stale_crl
+        usable = stale if used_stale else fresh
+        covered: set[str] = set()
+        for idx, reasons in usable:
+            entry = idx.lookup(ci.cert.serial_number, ci.issuer_key)
+            delta = self._delta_for(idx, ci, issuer, anchor, depth)
+            if delta is not None:
+                d_entry = delta.lookup(ci.cert.serial_number, ci.issuer_key)
+                if d_entry is not None:
+                    entry = d_entry
+            if entry is not None and entry.reason != "removeFromCRL":
+                when = entry.date.isoformat()
+                msg = f"revoked on {when} ({entry.reason or 'unspecified'}) by {idx.name}"
+                info = RevocationInfo(RevocationStatus.REVOKED, entry.reason, entry.date,
+                                      idx.name)
+                return info, [Finding(Code.REVOKED, Severity.ERROR, msg, subject)]
+            covered |= reasons
+        if usable and covered >= ALL_REASONS:
+            name = usable[0][0].name
+            out = [Finding(Code.CRL_STALE, Severity.WARNING,
+                           f"judged by a stale CRL ({name}, expired at "
+                           f"{usable[0][0].next_update})", subject)] if used_stale else []
+            return RevocationInfo(RevocationStatus.GOOD, crl=name), out
+        sev = Severity.ERROR if mode is RevocationMode.HARD_FAIL else Severity.WARNING
+        out = [Finding(code, sev, msg, subject) for code, msg in notes]
+        if not out:
+            out.append(Finding(Code.CRL_MISSING, sev,
+                               "no usable CRL covers this certificate", subject))
+        return RevocationInfo(RevocationStatus.UNKNOWN), out
+
+    def _delta_for(self, base: CrlIndex, ci: p.CertInfo, issuer: p.CertInfo,
+                   anchor: p.CertInfo, depth: int) -> CrlIndex | None:
+        """The newest usable delta CRL that applies on top of `base` (never used alone)."""
+        best: CrlIndex | None = None
+        for d in self._deltas:
+            if (d.issuer_key != base.issuer_key or d.idp != base.idp or d.unusable
+                    or base.number is None or d.delta_base is None
+                    or d.delta_base > base.number
+                    or (d.number is not None and d.number <= base.number)
+                    or dp_match(d, ci) is None
+                    or self.ctx.at < d.this_update
+                    or (d.next_update is not None and self.ctx.at >= d.next_update)
+                    or self._crl_signed(d, issuer, anchor, depth) is not None):
+                continue
+            if best is None or (d.number or 0) > (best.number or 0):
+                best = d
+        return best
+
+    def _crl_signed(self, idx: CrlIndex, issuer: p.CertInfo, anchor: p.CertInfo,
+                    depth: int) -> Finding | None:
+        """None when `idx` is signed by a key entitled to sign it, else the problem."""
+        key = (idx.id, issuer.fp if idx.issuer_key == issuer.subject_key else anchor.fp)
+        if key in self._c.crl_signed:
+            return self._c.crl_signed[key]
+        problem = self._find_crl_signer(idx, issuer, anchor, depth)
+        self._c.crl_signed[key] = problem
+        return problem
+
+    def _find_crl_signer(self, idx: CrlIndex, issuer: p.CertInfo, anchor: p.CertInfo,
+                         depth: int) -> Finding | None:
+        if idx.issuer_key == issuer.subject_key and p.verify_signature(
+                issuer.public_key, idx.crl):
+            if issuer.key_usage is not None and not issuer.key_usage.crl_sign:
+                return Finding(Code.CRL_UNUSABLE, Severity.ERROR,
+                               f"{idx.name}: the issuer's keyUsage lacks cRLSign")
+            return None
+        # a separate CRL-signing certificate must chain to the same anchor (§6.3.3 f)
+        for signer in self._signers:
+            if (signer.subject_key != idx.issuer_key
+                    or (signer.key_usage is not None and not signer.key_usage.crl_sign)
+                    or not p.verify_signature(signer.public_key, idx.crl)):
+                continue
+            # the anchor needs no validation; a signer already being validated up the stack
+            # is checking its own status against a CRL it signed (PKITS 4.14.30)
+            if signer.fp == anchor.fp or signer.fp in self._busy:
+                return None
+            self._busy.add(signer.fp)
+            try:
+                res = self._validate(signer, depth=depth + 1, usage=False)
+            finally:
+                self._busy.discard(signer.fp)
+            if res.valid and res.path[-1].fingerprint_sha256 == anchor.fp:
+                return None
+        return Finding(Code.CRL_BAD_SIGNATURE, Severity.ERROR,
+                       f"{idx.name}: not signed by a key entitled to sign it")
