@@ -1,0 +1,160 @@
+"""Migrations: empty database to head, the revision checks, open_store's creation rule."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+
+from certmgr.config import Settings
+from certmgr.errors import MigrationRequiredError
+from certmgr.store import migrate
+from certmgr.store.engine import make_engine
+from certmgr.store.migrate import (
+    alembic_config,
+    current_revision,
+    ensure_current,
+    head_revision,
+    upgrade,
+)
+from certmgr.store.models import StoreModel
+from certmgr.store.session import open_store
+
+_TABLES = {
+    "alembic_version", "audit_event", "binding", "ca_certificate", "certificate", "crl",
+    "key_record", "mailbox", "structure", "validation_result", "validation_run",
+}
+
+_REVISION_0002 = """
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("mailbox") as batch_op:
+        batch_op.add_column(sa.Column("note", sa.String(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("mailbox") as batch_op:
+        batch_op.drop_column("note")
+"""
+
+
+class TestUpgrade:
+    """From an empty database to head."""
+
+    def test_empty_to_head_creates_every_table(self, bare_engine: Engine) -> None:
+        assert current_revision(bare_engine) is None
+        assert upgrade(bare_engine) == head_revision()
+        assert set(inspect(bare_engine).get_table_names()) == _TABLES
+        ensure_current(bare_engine)
+
+    def test_schema_matches_the_models(self, engine: Engine) -> None:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, StoreModel.metadata) == []
+
+    def test_upgrade_twice_is_a_no_op(self, engine: Engine) -> None:
+        assert upgrade(engine) == head_revision()
+
+    def test_upgrade_from_a_url_and_another_cwd(self, db_url: str, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.chdir(tmp_path)
+        assert upgrade(db_url) == head_revision()
+
+    def test_a_later_revision_upgrades_an_older_database(self, engine: Engine,
+                                                         tmp_path: Path) -> None:
+        scripts = tmp_path / "migrations"
+        shutil.copytree(Path(migrate.__file__).parent / "migrations", scripts)
+        (scripts / "versions" / "0002_note.py").write_text(_REVISION_0002, encoding="utf-8")
+        newer = alembic_config(script_location=scripts)
+        with pytest.raises(MigrationRequiredError) as caught:
+            ensure_current(engine, config=newer)
+        expected = "is at revision 0001, certmgr needs 0002: run `certmgr db upgrade`"
+        assert expected in str(caught.value)
+        assert upgrade(engine, config=newer) == "0002"
+        ensure_current(engine, config=newer)
+        assert "note" in {c["name"] for c in inspect(engine).get_columns("mailbox")}
+
+
+class TestEnsureCurrent:
+    """Commands refuse a database that is not at this certmgr's revision."""
+
+    def test_empty_database(self, bare_engine: Engine) -> None:
+        with pytest.raises(MigrationRequiredError, match=r"no certmgr schema.*certmgr db upgrade"):
+            ensure_current(bare_engine)
+
+    def test_unknown_newer_revision(self, engine: Engine) -> None:
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
+        with pytest.raises(MigrationRequiredError, match="unknown to this certmgr"):
+            ensure_current(engine)
+
+    def test_message_hides_the_password(self, bare_engine: Engine) -> None:
+        with pytest.raises(MigrationRequiredError) as caught:
+            ensure_current(bare_engine)
+        password = bare_engine.url.password
+        if password:
+            assert f":{password}@" not in str(caught.value)
+            assert ":***@" in str(caught.value)
+        assert "database at " in str(caught.value)
+
+
+class TestOpenStore:
+    """open_store(create=True) only creates an empty SQLite file in the home directory."""
+
+    def test_creates_empty_home_sqlite(self, tmp_path: Path) -> None:
+        home = tmp_path / "home"
+        settings = Settings(home=home, db_url=f"sqlite:///{home / 'certmgr.sqlite3'}")
+        with pytest.raises(MigrationRequiredError):
+            open_store(settings).close()
+        with open_store(settings, create=True) as store:
+            assert current_revision(store.engine) == head_revision()
+
+    def test_never_creates_outside_home(self, tmp_path: Path) -> None:
+        settings = Settings(home=tmp_path / "home", db_url=f"sqlite:///{tmp_path / 'other.db'}")
+        with pytest.raises(MigrationRequiredError, match="certmgr db upgrade"):
+            open_store(settings, create=True)
+
+    def test_never_upgrades_a_database_with_tables(self, tmp_path: Path) -> None:
+        home = tmp_path / "home"
+        url = f"sqlite:///{home / 'certmgr.sqlite3'}"
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE legacy (id INTEGER)"))
+        engine.dispose()
+        with pytest.raises(MigrationRequiredError):
+            open_store(Settings(home=home, db_url=url), create=True)
+
+    def test_postgresql_is_never_created(self, db_url: str, tmp_path: Path) -> None:
+        if not db_url.startswith("postgresql"):
+            pytest.skip("PostgreSQL only")
+        with pytest.raises(MigrationRequiredError):
+            open_store(Settings(home=tmp_path, db_url=db_url), create=True)
+
+    def test_opens_a_current_database(self, engine: Engine, db_url: str, tmp_path: Path) -> None:
+        with open_store(Settings(home=tmp_path / "elsewhere", db_url=db_url)) as store:
+            assert "***" in store.url or "@" not in store.url
+            with store.transaction() as session:
+                assert session.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def test_alembic_ini_ships_inside_the_package() -> None:
+    config = alembic_config()
+    assert config.config_file_name is not None
+    assert Path(config.config_file_name).is_file()
+    location = config.get_main_option("script_location")
+    assert location is not None
+    assert Path(location, "env.py").is_file()
