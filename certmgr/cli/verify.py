@@ -1,19 +1,110 @@
-"""`certmgr verify` and `certmgr inspect`."""
+"""`certmgr verify`: RFC 5280 validation with CRLs, and IGC Santé profile checks.
+
+The command contract is fixed (other issues and users script it):
+`certmgr verify [CERT ...] [--trust FILE]... [--untrusted FILE]... [--crl FILE]...
+[--at ISO8601] [--revocation hard-fail|soft-fail|off] [--profile NAME] [--batch DIR] [--json]`.
+Exit 0 when every certificate is valid, 1 when any is not, 2 on usage errors or unreadable input.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from certmgr.cli._common import ExitCode
+from certmgr.cli._common import AppContext, ExitCode, echo_json, err, json_option, pass_app
+from certmgr.clock import parse_instant
+from certmgr.pki.findings import Severity
+from certmgr.pki.validate import RevocationMode
+from certmgr.services.verify import VerifyReport, VerifyRequest, collect_batch, verify_files
+
+__all__ = ["verify"]
+
+_FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
 
 
 @click.command()
-def verify() -> int:
-    """Validate certificates (path, revocation, IGC Santé profile)."""
-    return ExitCode.OK
+@click.argument("certs", nargs=-1, type=_FILE, metavar="[CERT]...")
+@click.option("--trust", "trust", multiple=True, type=_FILE, metavar="FILE",
+              help="Trust anchors (roots; intermediates are used for path building). Repeatable.")
+@click.option("--untrusted", multiple=True, type=_FILE, metavar="FILE",
+              help="Intermediate certificates for path building. Repeatable.")
+@click.option("--crl", "crls", multiple=True, type=_FILE, metavar="FILE",
+              help="CRLs (PEM or DER). Repeatable.")
+@click.option("--at", "at_text", metavar="ISO8601",
+              help="Validate at this instant instead of now (e.g. 2026-01-31T12:00:00Z).")
+@click.option("--revocation", type=click.Choice([m.value for m in RevocationMode]),
+              help="hard-fail (no usable CRL: invalid), soft-fail (valid with a warning) or "
+              "off. Default: hard-fail when --crl is given, soft-fail otherwise.")
+@click.option("--accept-stale-crl", is_flag=True,
+              help="Judge by the last CRL even past its nextUpdate (warning CRL_STALE), as "
+              "MSSanté asks when a fresh CRL cannot be had.")
+@click.option("--profile", metavar="NAME",
+              help="Expected IGC Santé product (ORG_AUTH_CLI or mailbox, ORG_SIGN, ORG_CONF, "
+              "SERV_SSL, SERV_SMIME); its error findings make the result invalid.")
+@click.option("--batch", "batch", multiple=True,
+              type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Validate every certificate file under DIR (recursive).")
+@json_option
+@pass_app
+def verify(
+    app: AppContext,
+    certs: tuple[Path, ...],
+    trust: tuple[Path, ...],
+    untrusted: tuple[Path, ...],
+    crls: tuple[Path, ...],
+    at_text: str | None,
+    revocation: str | None,
+    accept_stale_crl: bool,
+    profile: str | None,
+    batch: tuple[Path, ...],
+    as_json: bool,
+) -> int:
+    """Validate certificates: path to a trust anchor, revocation, IGC Santé profile.
+
+    Exit 0 when every certificate is valid, 1 when any is not, 2 on usage errors or
+    unreadable input.
+    """
+    try:
+        at = parse_instant(at_text) if at_text else app.clock.now()
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+    files = list(certs)
+    for directory in batch:
+        files.extend(collect_batch(directory))
+    if not files:
+        raise click.UsageError("nothing to verify: give CERT files or --batch DIR")
+    request = VerifyRequest(
+        certificates=tuple(files),
+        trust=trust,
+        untrusted=untrusted,
+        crls=crls,
+        revocation=RevocationMode(revocation) if revocation else None,
+        profile=profile,
+        accept_stale_crl=accept_stale_crl,
+    )
+    report = verify_files(request, at=at)
+    if as_json:
+        echo_json([v.to_json() for v in report.verdicts]
+                  + [f.to_json() for f in report.failures], lines=True)
+    else:
+        _print_text(report)
+    for failure in report.failures:
+        err(f"error: {failure.reason}")
+    if report.failures:
+        return ExitCode.USAGE
+    return ExitCode.OK if report.all_valid else ExitCode.FINDING
 
 
-@click.command("inspect")
-def inspect_cmd() -> int:
-    """Show the facts and IGC Santé classification of certificates."""
-    return ExitCode.OK
+def _print_text(report: VerifyReport) -> None:
+    for finding in report.trust_findings:
+        err(f"trust: {finding.severity}: {finding.code}: {finding.message}")
+    for verdict in report.verdicts:
+        status = "OK     " if verdict.valid else "INVALID"
+        fp = verdict.fingerprint_sha256[:16]
+        click.echo(f"{status} {verdict.source}: {verdict.subject} (sha256 {fp}…)")
+        for f in verdict.findings:
+            marker = {Severity.ERROR: "✗", Severity.WARNING: "!", Severity.INFO: "·"}[f.severity]
+            click.echo(f"    {marker} {f.severity}: {f.code}: {f.message}")
+
+

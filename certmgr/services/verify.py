@@ -1,0 +1,316 @@
+"""Validate certificate files: the use case behind `certmgr verify` (and the TUI's file check).
+
+Inputs are files (any format `certmgr.pki.load` reads); trust anchors, intermediates and CRLs
+are explicit. Unreadable trust, intermediate or CRL files raise `InputError` (nothing is
+validated); an unreadable certificate file becomes a `VerifyFailure` in the report and the
+others are still validated.
+"""
+
+from __future__ import annotations
+
+import binascii
+import datetime as dt
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from certmgr.errors import InputError, ParseError
+from certmgr.pki.anchors import TrustStore
+from certmgr.pki.facts import certificate_facts
+from certmgr.pki.findings import Code, Finding, Severity
+from certmgr.pki.load import LoadedCertificate, load_bundle, read_input
+from certmgr.pki.profile import check_profile, get_profile
+from certmgr.pki.validate import (
+    PathElement,
+    RevocationInfo,
+    RevocationMode,
+    ValidationContext,
+    ValidationResult,
+    Validator,
+)
+
+__all__ = [
+    "CertVerdict",
+    "VerifyFailure",
+    "VerifyReport",
+    "VerifyRequest",
+    "collect_batch",
+    "verify_files",
+]
+
+_PEM_HEAD = b"-----BEGIN CERTIFICATE-----"
+_PEM_TAIL = b"-----END CERTIFICATE-----"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyRequest:
+    """What to validate and against what. `revocation` None means the documented default:
+    hard-fail when CRLs are given, soft-fail otherwise."""
+
+    certificates: tuple[Path, ...]
+    trust: tuple[Path, ...]
+    untrusted: tuple[Path, ...] = ()
+    crls: tuple[Path, ...] = ()
+    revocation: RevocationMode | None = None
+    profile: str | None = None
+    accept_stale_crl: bool = False
+    passphrase: bytes | None = None
+    processes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.profile is not None:
+            get_profile(self.profile)  # refuses an unknown name before any work
+
+    @property
+    def revocation_mode(self) -> RevocationMode:
+        if self.revocation is not None:
+            return self.revocation
+        return RevocationMode.HARD_FAIL if self.crls else RevocationMode.SOFT_FAIL
+
+
+@dataclass(frozen=True, slots=True)
+class CertVerdict:
+    """The judgement on one certificate of one file."""
+
+    source: str
+    fingerprint_sha256: str
+    subject: str
+    valid: bool
+    path: tuple[PathElement, ...]
+    findings: tuple[Finding, ...]
+    revocation: RevocationInfo | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        rev = self.revocation
+        return {
+            "file": self.source,
+            "fingerprint": self.fingerprint_sha256,
+            "subject": self.subject,
+            "valid": self.valid,
+            "path": [{"subject": e.subject, "fingerprint": e.fingerprint_sha256}
+                     for e in self.path],
+            "findings": [f.to_json() for f in self.findings],
+            "revocation": None if rev is None else {
+                "status": str(rev.status),
+                "reason": rev.reason,
+                "revocation_date": rev.revocation_date,
+                "crl": rev.crl,
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyFailure:
+    """A certificate file that could not be read."""
+
+    source: str
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.source, "valid": None, "error": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    at: dt.datetime
+    revocation: RevocationMode
+    verdicts: tuple[CertVerdict, ...]
+    failures: tuple[VerifyFailure, ...] = ()
+    trust_findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def all_valid(self) -> bool:
+        return not self.failures and all(v.valid for v in self.verdicts)
+
+
+def collect_batch(directory: Path) -> list[Path]:
+    """Every regular file under `directory`, recursively, in a stable order."""
+    if not directory.is_dir():
+        raise InputError("not a directory", source=directory)
+    found: list[Path] = []
+    for root, dirs, files in os.walk(directory):
+        dirs.sort()
+        found.extend(Path(root) / name for name in sorted(files) if not name.startswith("."))
+    return found
+
+
+def _certs_from(paths: Iterable[Path], *, passphrase: bytes | None) -> list[LoadedCertificate]:
+    out: list[LoadedCertificate] = []
+    for path in paths:
+        bundle = load_bundle(read_input(path), source=str(path), passphrase=passphrase)
+        if not bundle.certificates:
+            raise ParseError("holds no certificate", source=path)
+        out.extend(bundle.certificates)
+    return out
+
+
+def _crls_from(paths: Iterable[Path]) -> list[tuple[x509.CertificateRevocationList, bytes]]:
+    out: list[tuple[x509.CertificateRevocationList, bytes]] = []
+    for path in paths:
+        bundle = load_bundle(read_input(path), source=str(path))
+        if not bundle.crls:
+            raise ParseError("holds no CRL", source=path)
+        out.extend((c.crl, c.der) for c in bundle.crls)
+    return out
+
+
+def _single_pem_der(data: bytes) -> bytes | None:
+    """Fast path for the common file: exactly one PEM certificate and nothing else."""
+    start = data.find(_PEM_HEAD)
+    if start < 0 or data.find(_PEM_HEAD, start + 1) >= 0:
+        return None
+    end = data.find(_PEM_TAIL, start)
+    if end < 0:
+        return None
+    try:
+        return binascii.a2b_base64(data[start + len(_PEM_HEAD) : end])
+    except binascii.Error:
+        return None
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+@dataclass(slots=True)
+class _Targets:
+    sources: list[str] = field(default_factory=list)
+    ders: list[bytes] = field(default_factory=list)
+    extra_pool: list[x509.Certificate] = field(default_factory=list)
+    failures: list[VerifyFailure] = field(default_factory=list)
+
+
+def _load_targets(paths: Sequence[Path], *, passphrase: bytes | None) -> _Targets:
+    targets = _Targets()
+    for path in paths:
+        source = str(path)
+        try:
+            data = read_input(path)
+            der = _single_pem_der(data)
+            if der is not None:
+                targets.sources.append(source)
+                targets.ders.append(der)
+                continue
+            bundle = load_bundle(data, source=source, passphrase=passphrase)
+        except InputError as exc:
+            targets.failures.append(VerifyFailure(source, str(exc)))
+            continue
+        if not bundle.certificates:
+            targets.failures.append(VerifyFailure(source, f"{source}: holds no certificate"))
+            continue
+        leaves = [c for c in bundle.certificates if not _is_ca(c.certificate)]
+        # A chain file: its leaves are the targets, its CAs help build their paths.
+        # A file of CA certificates only: those are the targets.
+        chosen = leaves or list(bundle.certificates)
+        if leaves:
+            targets.extra_pool.extend(
+                c.certificate for c in bundle.certificates if _is_ca(c.certificate)
+            )
+        for item in chosen:
+            targets.sources.append(source)
+            targets.ders.append(item.der)
+    return targets
+
+
+def _impostor_findings(result: ValidationResult, der: bytes,
+                       impostors: dict[str, Finding]) -> tuple[Finding, ...]:
+    """The trust store's IMPOSTOR_CA refusals that explain why this path found no anchor."""
+    if result.valid or not impostors:
+        return ()
+    try:
+        issuer = x509.load_der_x509_certificate(der).issuer.rfc4514_string()
+    except ValueError:
+        return ()
+    names = {issuer, *(e.subject for e in result.path)}
+    return tuple(f for subject, f in impostors.items() if subject in names)
+
+
+def verify_files(request: VerifyRequest, *, at: dt.datetime) -> VerifyReport:
+    """Validate every certificate of `request.certificates` at `at`."""
+    if not request.trust:
+        raise InputError("no trust anchor given: pass --trust FILE (the IGC Santé roots)")
+    trust_certs = _certs_from(request.trust, passphrase=request.passphrase)
+    store = TrustStore.from_certificates(trust_certs)
+    anchors = tuple(e.certificate for e in store.entries if e.facts.self_issued)
+    if not anchors:
+        raise InputError(
+            "no usable trust anchor among the --trust files (a self-signed CA certificate "
+            "is needed; impostors and non-CA certificates are refused)"
+        )
+    pool = [e.certificate for e in store.entries if not e.facts.self_issued]
+    pool += [c.certificate for c in _certs_from(request.untrusted, passphrase=request.passphrase)]
+    crls = _crls_from(request.crls)
+    targets = _load_targets(request.certificates, passphrase=request.passphrase)
+    pool += targets.extra_pool
+    mode = request.revocation_mode
+    ctx = ValidationContext(
+        trust_anchors=anchors,
+        at=at,
+        untrusted=tuple(pool),
+        crls=tuple(crls),
+        revocation=mode,
+        accept_stale_crl=request.accept_stale_crl,
+        required_eku=_required_eku(request.profile),
+    )
+    results = Validator(ctx).validate_many(targets.ders, processes=request.processes)
+    impostors = {f.subject: f for f in store.findings
+                 if f.code is Code.IMPOSTOR_CA and f.subject is not None}
+    verdicts = [
+        _verdict(source, der, result, request=request, impostors=impostors)
+        for source, der, result in zip(targets.sources, targets.ders, results, strict=True)
+    ]
+    return VerifyReport(
+        at=ctx.at,
+        revocation=mode,
+        verdicts=tuple(verdicts),
+        failures=tuple(targets.failures),
+        trust_findings=store.findings,
+    )
+
+
+def _required_eku(profile: str | None) -> str | None:
+    """The EKU the path must allow for `profile` (none without a profile: path only)."""
+    if profile is None:
+        return None
+    ekus = sorted(get_profile(profile).eku_required)
+    return ekus[0] if len(ekus) == 1 else None
+
+
+def _verdict(source: str, der: bytes, result: ValidationResult, *, request: VerifyRequest,
+             impostors: dict[str, Finding]) -> CertVerdict:
+    findings = list(result.findings)
+    findings += _impostor_findings(result, der, impostors)
+    valid = result.valid
+    if result.path:
+        leaf = result.path[0]
+        fingerprint, subject = leaf.fingerprint_sha256, leaf.subject
+    else:
+        fingerprint, subject = "", ""
+    if request.profile is not None:
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            cert = None
+        if cert is not None:
+            facts = certificate_facts(cert, der=der)
+            fingerprint, subject = facts.fingerprint_sha256, facts.subject
+            profile_findings = check_profile(facts, profile=request.profile)
+            findings += profile_findings
+            valid = valid and not any(f.severity is Severity.ERROR for f in profile_findings)
+    if not fingerprint:
+        fingerprint = _sha256(der)
+    return CertVerdict(source, fingerprint, subject, valid, result.path, tuple(findings),
+                       result.revocation)
+
+
+def _sha256(der: bytes) -> str:
+    import hashlib  # noqa: PLC0415 - only for unreadable certificates, rare
+
+    return hashlib.sha256(der).hexdigest()
