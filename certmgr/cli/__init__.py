@@ -15,7 +15,7 @@ import click
 
 from certmgr import __version__
 from certmgr.cli._common import AppContext, ExitCode, err
-from certmgr.errors import CertmgrError, InputError
+from certmgr.errors import CertmgrError, ConflictError, InputError, NotFoundError
 
 __all__ = ["COMMANDS", "ExitCode", "main", "run"]
 
@@ -26,6 +26,14 @@ COMMANDS: dict[str, str] = {
     "verify": "certmgr.cli.verify:verify",
     "inspect": "certmgr.cli.inspect:inspect_cmd",
     "csr": "certmgr.cli.csr:csr",
+    "mailbox": "certmgr.cli.mailbox:mailbox",
+    "scan": "certmgr.cli.scan:scan_cmd",
+    "status": "certmgr.cli.status:status_cmd",
+    "report": "certmgr.cli.report:report_cmd",
+    "tui": "certmgr.cli.tui:tui",
+    "import": "certmgr.cli.importcmd:import_cmd",
+    "trust": "certmgr.cli.trust:trust",
+    "crl": "certmgr.cli.crl:crl",
 }
 
 
@@ -90,7 +98,8 @@ def run(argv: list[str] | None = None) -> None:
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(ExitCode.USAGE)
-    except InputError as exc:
+    except (InputError, NotFoundError, ConflictError) as exc:
+        # the user named something that does not exist, or asked for a forbidden change
         if debug:
             raise
         err(f"error: {exc}")

@@ -1,0 +1,145 @@
+"""`certmgr import PATH...`: certificates, chains, PKCS#7/#12 and CRLs into the inventory.
+
+Exit codes: 0 every file imported (or already known); 1 a file was rejected (unreadable,
+nothing usable, an impostor CA); 2 bad usage, an unknown or archived --mailbox, an unsafe
+passphrase file. One line per file on stdout; warnings on stderr; a progress bar on stderr
+only when it is a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from certmgr.cli._common import AppContext, ExitCode, echo_json, err, json_option, pass_app
+from certmgr.errors import ConflictError, NotFoundError
+from certmgr.secrets import ENV_PASSPHRASE, read_passphrase
+
+if TYPE_CHECKING:
+    from certmgr.services.importer import FileReport, ImportReport, Progress
+
+# The services (and SQLAlchemy, Alembic) are imported inside the commands: `certmgr --help`
+# loads every command module and must stay light.
+_ALL_KINDS = frozenset({"leaf", "ca", "crl"})
+
+__all__ = ["import_cmd", "print_import", "progress_bar", "run_import"]
+
+_PLURAL = {"certificates": ("certificate", "certificates"),
+           "cas": ("CA certificate", "CA certificates"), "crls": ("CRL", "CRLs")}
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Progress | None]:
+    """A rich progress callback when stderr is a terminal, else None (piped: no bar)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console  # noqa: PLC0415 - only on a terminal
+    from rich.progress import Progress as RichProgress  # noqa: PLC0415
+
+    with RichProgress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def _counts(counts: dict[str, int]) -> str:
+    parts = [f"{n} {_PLURAL[k][n != 1]}" for k, n in counts.items() if n]
+    return ", ".join(parts)
+
+
+def _line(report: FileReport) -> str:
+    from certmgr.services.crls import CrlOutcome  # noqa: PLC0415
+
+    if report.error is not None:
+        return f"rejected {report.error}"
+    parts: list[str] = []
+    added = _counts(report.added())
+    if added:
+        parts.append(f"added {added}")
+    if report.known:
+        parts.append(f"{report.known} already known")
+    parts += [f"bound to {b.address} ({b.role})" for b in report.bound]
+    parts += [f"refused: {o.finding.message}" for o in report.refused if o.finding is not None]
+    parts += [f"CRL of {i.issuer} kept unverified (issuer CA not in the store)"
+              for i in report.items if isinstance(i, CrlOutcome) and not i.verified]
+    parts += list(report.notes)
+    return f"{report.status:<8} {report.path}: {'; '.join(parts) or 'nothing to do'}"
+
+
+def print_import(report: ImportReport, *, as_json: bool) -> int:
+    """Print `report` (text or JSON) and return the exit code."""
+    from certmgr.services.trust import CaOutcome  # noqa: PLC0415
+
+    for file in report.files:
+        for item in file.items:
+            if isinstance(item, CaOutcome) and item.warning:
+                err(f"warning: {item.warning}")
+    if as_json:
+        echo_json(report.to_json())
+    else:
+        for file in report.files:
+            click.echo(_line(file))
+        totals = report.totals()
+        added = _counts({k: totals.get(k, 0) for k in _PLURAL}) or "nothing new"
+        click.echo(f"{totals['files']} file(s): {added}; {totals['rejected']} rejected")
+    return ExitCode.OK if report.ok else ExitCode.FINDING
+
+
+def _passphrase(passphrase_file: Path | None) -> bytes | None:
+    if passphrase_file is None and ENV_PASSPHRASE not in os.environ:
+        return None  # an unprotected PKCS#12 still loads; a protected one is rejected
+    return read_passphrase(env=os.environ, passphrase_file=passphrase_file, prompt=None,
+                           confirm=False).reveal()
+
+
+def run_import(app: AppContext, paths: tuple[Path, ...], *, accept: frozenset[str],
+               as_json: bool, mailbox: str | None = None,
+               passphrase_file: Path | None = None) -> int:
+    """The shared body of `import`, `trust import` and `crl import`."""
+    from certmgr.services.binding import BindingRules  # noqa: PLC0415
+    from certmgr.services.importer import import_paths  # noqa: PLC0415
+    from certmgr.store.audit import os_user  # noqa: PLC0415
+    from certmgr.store.session import open_store  # noqa: PLC0415
+
+    passphrase = _passphrase(passphrase_file)
+    rules = BindingRules.from_settings(app.settings)
+    with open_store(app.settings, create=True) as store, progress_bar("importing") as bar:
+        try:
+            report = import_paths(store=store, paths=list(paths), at=app.clock.now(),
+                                  actor=os_user(), mailbox=mailbox, passphrase=passphrase,
+                                  rules=rules, accept=accept, progress=bar)
+        except (NotFoundError, ConflictError) as exc:
+            err(f"error: {exc}")
+            return ExitCode.USAGE
+    return print_import(report, as_json=as_json)
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--mailbox", metavar="ADDRESS",
+              help="Bind the leaf certificates to this mailbox (else the binding rules apply).")
+@click.option("--passphrase-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="File (mode 0600) whose first line opens PKCS#12 files. "
+                   f"Else {ENV_PASSPHRASE}, else unprotected PKCS#12 only.")
+@json_option
+@pass_app
+def import_cmd(app: AppContext, paths: tuple[Path, ...], mailbox: str | None,
+               passphrase_file: Path | None, as_json: bool) -> int:
+    """Import certificates, chains, PKCS#7, PKCS#12 and CRLs (files or directories).
+
+    CA certificates go to the CA store (pins checked, impostors refused), CRLs to the
+    CRL store, leaves to the inventory, bound to --mailbox or by the binding rules.
+    Private keys are never stored. Importing twice changes nothing.
+    """
+    return run_import(app, paths, accept=_ALL_KINDS, as_json=as_json, mailbox=mailbox,
+                      passphrase_file=passphrase_file)

@@ -1,0 +1,338 @@
+"""`certmgr import`: files and directories of certificates, chains, PKCS#7, PKCS#12 and CRLs.
+
+Every path is a file or a directory walked recursively (hidden names skipped, sorted).
+Each file is read (10 MiB cap, checked on its size before reading), loaded whatever its
+encoding (`certmgr.pki.load`) and stored in ONE transaction of its own:
+- CA certificates go to the CA store (`certmgr.services.trust.store_ca`: pins checked,
+  impostors refused and reported, never stored);
+- leaves go to the inventory (one row per SHA-256 fingerprint: importing twice changes
+  nothing) and are bound to `mailbox` or to the mailboxes the binding rules name
+  (`certmgr.services.binding`);
+- CRLs go to the CRL store (`certmgr.services.crls.store_crl`). A CRL whose issuer CA
+  comes in a later file of the same run is checked again at the end of the run.
+Private keys (PKCS#12, PEM) are never stored here: the file report says "private key
+ignored". A file that cannot be read or holds nothing usable is rejected with a one-line
+reason; the other files go on. Lock conflicts and a concurrent importer inserting the same
+row are retried (the retry then sees the row as known).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlmodel import col, select
+
+from certmgr.errors import ConflictError, InputError, NotFoundError, StoreError
+from certmgr.pki.facts import CertFacts, certificate_facts
+from certmgr.pki.load import MAX_INPUT_BYTES, Bundle, load_bundle, read_input
+from certmgr.services.binding import (
+    BindingRules,
+    BindOutcome,
+    bind_certificate,
+    find_mailboxes,
+)
+from certmgr.services.crls import CrlOutcome, reverify, store_crl
+from certmgr.services.trust import CaOutcome, store_ca
+from certmgr.store.audit import append_event
+from certmgr.store.engine import is_retryable
+from certmgr.store.models import Certificate, Mailbox
+from certmgr.store.rows import certificate_row
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from certmgr.pki.load import LoadedCertificate
+    from certmgr.store.session import Store
+
+__all__ = [
+    "ALL_KINDS",
+    "FileReport",
+    "ImportReport",
+    "LeafOutcome",
+    "collect_files",
+    "import_paths",
+]
+
+ALL_KINDS = frozenset({"leaf", "ca", "crl"})
+_ATTEMPTS = 4
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class LeafOutcome:
+    fingerprint: str
+    subject: str
+    status: str  # added | known
+    bindings: tuple[BindOutcome, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "certificate", "fingerprint": self.fingerprint,
+                "subject": self.subject, "status": self.status,
+                "bindings": [b.to_json() for b in self.bindings]}
+
+
+Item = LeafOutcome | CaOutcome | CrlOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class FileReport:
+    """The outcome of one file. `status`: added (something new was stored or bound),
+    known (everything was already there) or rejected (`error`, or a refused CA)."""
+
+    path: str
+    items: tuple[Item, ...] = ()
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def refused(self) -> tuple[CaOutcome, ...]:
+        return tuple(i for i in self.items if isinstance(i, CaOutcome) and i.status == "refused")
+
+    @property
+    def rejected(self) -> bool:
+        return self.error is not None or bool(self.refused)
+
+    def added(self) -> dict[str, int]:
+        """Items added per kind (certificates, cas, crls)."""
+        kinds = {"certificates": LeafOutcome, "cas": CaOutcome, "crls": CrlOutcome}
+        return {name: sum(1 for i in self.items if isinstance(i, cls) and i.status == "added")
+                for name, cls in kinds.items()}
+
+    @property
+    def known(self) -> int:
+        return sum(1 for i in self.items if i.status == "known")
+
+    @property
+    def bound(self) -> tuple[BindOutcome, ...]:
+        return tuple(b for i in self.items if isinstance(i, LeafOutcome) for b in i.bindings
+                     if b.role is not None)
+
+    @property
+    def status(self) -> str:
+        if self.rejected:
+            return "rejected"
+        changed = any(self.added().values()) or self.bound or any(
+            i.status == "verified" for i in self.items)
+        return "added" if changed else "known"
+
+    def to_json(self) -> dict[str, Any]:
+        reason = self.error or "; ".join(
+            o.finding.message for o in self.refused if o.finding is not None) or None
+        return {"file": self.path, "status": self.status, "added": self.added(),
+                "known": self.known, "bound": [b.to_json() for b in self.bound],
+                "rejected": reason, "notes": list(self.notes),
+                "items": [i.to_json() for i in self.items]}
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    at: dt.datetime
+    files: tuple[FileReport, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.rejected for f in self.files)
+
+    def totals(self) -> dict[str, int]:
+        out = {"files": len(self.files), "rejected": sum(f.rejected for f in self.files)}
+        for f in self.files:
+            for kind, n in f.added().items():
+                out[kind] = out.get(kind, 0) + n
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at, "ok": self.ok, "totals": self.totals(),
+                "files": [f.to_json() for f in self.files]}
+
+
+# ---------------------------------------------------------------------------- files
+def _precheck(path: Path) -> str | None:
+    """Why `path` cannot be imported without opening it, or None."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return "dangling symbolic link" if path.is_symlink() else "no such file or directory"
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if stat.S_ISDIR(info.st_mode):
+        return None
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block the reader; a device never ends
+        return "not a regular file"
+    if info.st_size > MAX_INPUT_BYTES:
+        return f"larger than the {MAX_INPUT_BYTES} bytes accepted"
+    return None
+
+
+def collect_files(paths: Sequence[Path]) -> list[tuple[Path, str | None]]:
+    """The files to import under `paths`, each with the reason it is refused up front."""
+    out: list[tuple[Path, str | None]] = []
+    for path in paths:
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith("."):
+                        child = Path(root) / name
+                        out.append((child, _precheck(child)))
+        else:
+            out.append((path, _precheck(path)))
+    return out
+
+
+# ---------------------------------------------------------------------------- store
+@dataclass(slots=True)
+class _Run:
+    at: dt.datetime
+    actor: str
+    accept: frozenset[str]
+    passphrase: bytes | None
+    rules: BindingRules
+    mailbox: str | None
+    cas_added: int = 0
+    unverified: dict[str, int] = field(default_factory=dict)  # CRL fingerprint -> file index
+
+
+def _store_leaf(session: Session, item: LoadedCertificate, facts: CertFacts, *, source: str,
+                run: _Run) -> LeafOutcome:
+    row = session.scalars(select(Certificate).where(
+        col(Certificate.fingerprint_sha256) == facts.fingerprint_sha256)).first()
+    status = "known"
+    if row is None:
+        status = "added"
+        row = certificate_row(facts, der=item.der, imported_at=run.at, source=source)
+        session.add(row)
+        session.flush()
+        append_event(session, actor=run.actor, action="certificate.imported", at=run.at,
+                     object_type="certificate", object_id=facts.fingerprint_sha256,
+                     details={"subject": facts.subject, "not_after": facts.not_after.isoformat(),
+                              "source": source})
+    addresses = (run.mailbox,) if run.mailbox else run.rules.addresses(facts)
+    bindings = tuple(bind_certificate(session, mailbox=m, certificate=row, at=run.at,
+                                      actor=run.actor, source=source)
+                     for m in find_mailboxes(session, addresses))
+    return LeafOutcome(facts.fingerprint_sha256, facts.subject, status, bindings)
+
+
+def _apply(session: Session, bundle: Bundle, *, run: _Run) -> list[Item]:
+    source = bundle.source
+    certs = [(c, certificate_facts(c.certificate, der=c.der)) for c in bundle.certificates]
+    items: list[Item] = []
+    if "ca" in run.accept:
+        # CAs first: a CRL or leaf later in the same file can use them.
+        for item, facts in certs:
+            if facts.is_ca or "leaf" not in run.accept:
+                items.append(store_ca(session, item, source=source, at=run.at, actor=run.actor))
+    if "leaf" in run.accept:
+        items += [_store_leaf(session, item, facts, source=source, run=run)
+                  for item, facts in certs if not facts.is_ca]
+    if "crl" in run.accept:
+        items += [store_crl(session, c, source=source, at=run.at, actor=run.actor)
+                  for c in bundle.crls]
+    return items
+
+
+def _notes(bundle: Bundle, accept: frozenset[str]) -> list[str]:
+    notes: list[str] = []
+    if bundle.keys:
+        notes.append("private key ignored")
+    if bundle.csrs:
+        notes.append("certificate request ignored")
+    if bundle.certificates and not accept & {"ca", "leaf"}:
+        notes.append(f"{len(bundle.certificates)} certificate(s) ignored")
+    if bundle.crls and "crl" not in accept:
+        notes.append(f"{len(bundle.crls)} CRL(s) ignored")
+    return notes
+
+
+def _import_file(store: Store, path: Path, refusal: str | None, *, run: _Run) -> FileReport:
+    source = str(path)
+    if refusal is not None:
+        return FileReport(source, error=f"{source}: {refusal}")
+    try:
+        bundle = load_bundle(read_input(path), source=source, passphrase=run.passphrase)
+    except InputError as exc:
+        return FileReport(source, error=str(exc))
+    notes = tuple(_notes(bundle, run.accept))
+    wanted = (bundle.certificates if run.accept & {"ca", "leaf"} else ()) + (
+        bundle.crls if "crl" in run.accept else ())
+    if not wanted:
+        what = "CRL" if run.accept == {"crl"} else "certificate or CRL"
+        return FileReport(source, notes=notes, error=f"{source}: holds no {what}")
+    for attempt in range(_ATTEMPTS):
+        try:
+            with store.transaction() as session:
+                items = _apply(session, bundle, run=run)
+            break
+        except IntegrityError:  # a concurrent importer stored the same row first
+            if attempt + 1 == _ATTEMPTS:
+                raise
+        except DBAPIError as exc:
+            if not is_retryable(exc) or attempt + 1 == _ATTEMPTS:
+                raise
+    return FileReport(source, tuple(items), notes)
+
+
+def _mailbox_address(store: Store, address: str) -> str:
+    wanted = address.strip().lower()
+    with store.sessions() as session:
+        mailbox = session.scalars(select(Mailbox).where(col(Mailbox.address) == wanted)).first()
+    if mailbox is None:
+        raise NotFoundError(f"no mailbox {wanted} (add it first: certmgr mailbox add)")
+    if mailbox.archived:
+        raise ConflictError(f"mailbox {wanted} is archived")
+    return wanted
+
+
+def _reverify(store: Store, reports: list[FileReport], run: _Run) -> None:
+    """Check again the CRLs left unverified when their issuer came in a later file."""
+    if not run.cas_added or not run.unverified:
+        return
+    with store.transaction() as session:
+        outcomes = reverify(session, list(run.unverified), at=run.at, actor=run.actor)
+    for outcome in outcomes:
+        index = run.unverified[outcome.fingerprint]
+        report = reports[index]
+        items = tuple(outcome if isinstance(i, CrlOutcome) and i.fingerprint ==
+                      outcome.fingerprint else i for i in report.items)
+        reports[index] = FileReport(report.path, items, report.notes, report.error)
+
+
+def import_paths(*, store: Store, paths: Sequence[Path], at: dt.datetime, actor: str,
+                 mailbox: str | None = None, passphrase: bytes | None = None,
+                 rules: BindingRules | None = None, accept: frozenset[str] = ALL_KINDS,
+                 progress: Progress | None = None) -> ImportReport:
+    """Import every file under `paths` (see the module docstring); `accept` narrows the
+    kinds stored ("leaf", "ca", "crl"; `trust import` passes {"ca"}, `crl import` {"crl"}).
+
+    Raises NotFoundError / ConflictError for an unknown or archived `mailbox` (before
+    anything is imported), StoreError when the database fails; file problems are values.
+    """
+    run = _Run(at=at, actor=actor, accept=accept, passphrase=passphrase,
+               rules=rules or BindingRules(), mailbox=None)
+    if mailbox is not None:
+        run.mailbox = _mailbox_address(store, mailbox)
+    files = collect_files(paths)
+    reports: list[FileReport] = []
+    for done, (path, refusal) in enumerate(files, start=1):
+        try:
+            report = _import_file(store, path, refusal, run=run)
+        except (DBAPIError, StoreError) as exc:
+            report = FileReport(str(path), error=f"{path}: database error: "
+                                f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        for item in report.items:
+            if isinstance(item, CaOutcome) and item.status == "added":
+                run.cas_added += 1
+            elif isinstance(item, CrlOutcome) and not item.verified:
+                run.unverified[item.fingerprint] = len(reports)
+        reports.append(report)
+        if progress is not None:
+            progress(done, len(files))
+    _reverify(store, reports, run)
+    return ImportReport(at=at, files=tuple(reports))
