@@ -20,6 +20,7 @@ from cryptography import x509
 from cryptography.x509.oid import CRLEntryExtensionOID, ExtensionOID
 
 from certmgr.pki import names
+from certmgr.pki.path import signed_part, verify_signature
 
 if TYPE_CHECKING:
     from certmgr.pki.path import CertInfo
@@ -72,8 +73,8 @@ def _hdr(b: bytes, i: int) -> tuple[int, int, int]:
 class CrlIndex:
     """One CRL, checked and indexed. `unusable` holds the reason when it must not be used."""
 
-    __slots__ = ("_der_entries", "_entries", "_name", "crl", "delta_base", "der", "id", "idp",
-                 "issuer_key", "next_update", "number", "this_update", "unusable")
+    __slots__ = ("_der_entries", "_entries", "_name", "_tbs", "crl", "delta_base", "der", "id",
+                 "idp", "issuer_key", "next_update", "number", "this_update", "unusable")
 
     def __init__(self, crl: x509.CertificateRevocationList, der: bytes,
                  *, fast: bool | None = None) -> None:
@@ -88,6 +89,7 @@ class CrlIndex:
         self.idp: x509.IssuingDistributionPoint | None = None
         self.unusable: str | None = None
         self._name: str | None = None
+        self._tbs: bytes | None = None
         self._entries: dict[int, list[RevokedEntry]] = {}
         self._der_entries: dict[int, int] = {}
         try:
@@ -113,6 +115,12 @@ class CrlIndex:
 
             der = crl.public_bytes(Encoding.DER)
         return cls(crl, der, fast=fast)
+
+    def signed_by(self, key: Any) -> bool:
+        """Whether `key` signed this CRL, checked over the TBS as it is in the DER."""
+        if self._tbs is None:
+            self._tbs = signed_part(self.der)
+        return verify_signature(key, self.crl, tbs=self._tbs)
 
     @property
     def name(self) -> str:
@@ -270,8 +278,9 @@ def dp_match(idx: CrlIndex, ci: CertInfo) -> frozenset[str] | None:
         else:
             if idx.issuer_key != ci.issuer_key:
                 continue
-            issuers = [ci.cert.issuer]
+            issuers = []  # the certificate's issuer, read below only when needed
         if idp is not None:
+            issuers = issuers or [ci.cert.issuer]
             idp_names = _dp_names(idp, [idx.crl.issuer])
             if idp_names is not None:
                 mine = None if dp is None else _dp_names(dp, issuers)

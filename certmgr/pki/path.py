@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from itertools import islice
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from asn1crypto import x509 as a509
 from cryptography import x509
@@ -36,6 +37,7 @@ __all__ = [
     "PathState",
     "check_usage",
     "process_certificate",
+    "signed_part",
     "start_state",
     "verify_signature",
 ]
@@ -73,9 +75,12 @@ class CertInfo:
     """A certificate with what validation needs parsed once. Build it with `CertInfo.load`."""
 
     __slots__ = (
+        "_ext_raw",
         "_key",
         "_self_issued",
         "_subject_key",
+        "_subject_raw",
+        "_tbs",
         "aki",
         "cert",
         "crl_dps",
@@ -102,7 +107,21 @@ class CertInfo:
         self.cert = cert
         self.der = der
         self.fp = hashlib.sha256(der).hexdigest()
-        self.issuer_key = names.name_key(cert.issuer)
+        # the raw TBS and names, sliced from the DER: cryptography re-encodes the TBS on each
+        # `tbs_certificate_bytes`, and issuer names repeat across a batch (one key per name)
+        parts = _tbs_parts(der)
+        self._tbs: bytes | None = None
+        self._subject_raw: bytes | None = None
+        self._ext_raw: list[bytes] | None = None
+        issuer_raw: bytes | None = None
+        if parts is not None:
+            self._tbs, issuer_raw, self._subject_raw, self._ext_raw = parts
+        key = _ISSUER_KEYS.get(issuer_raw) if issuer_raw is not None else None
+        if key is None:
+            key = names.name_key(cert.issuer)
+            if issuer_raw is not None and len(_ISSUER_KEYS) < _NAME_CACHE_MAX:
+                _ISSUER_KEYS[issuer_raw] = key
+        self.issuer_key = key
         # computed on demand: a leaf rarely needs them and each costs a name walk
         self._subject_key: names.NameKey | None = None
         self._self_issued: bool | None = None
@@ -133,41 +152,20 @@ class CertInfo:
         return cls(x509.load_der_x509_certificate(der), der)
 
     def _parse_extensions(self) -> None:
+        # Leaves of one CA repeat the same extensions byte for byte (the SKI aside): their
+        # effects are cached by the extension's DER, so a leaf skips cryptography's parsing.
+        parsed = _cached_extensions(self._ext_raw) if self._ext_raw is not None else None
+        if parsed is None:
+            exts = list(self.cert.extensions)
+            parsed = [_effects(e.oid.dotted_string, e.critical, e.value) for e in exts]
+            if self._ext_raw is not None and len(self._ext_raw) == len(parsed):
+                _remember_extensions(self._ext_raw, parsed)
         unknown: list[str] = []
-        for ext in self.cert.extensions:
-            v: Any = ext.value
-            oid = ext.oid.dotted_string
-            if ext.critical and oid not in _KNOWN:
+        for oid, unknown_critical, effects in parsed:
+            if unknown_critical:
                 unknown.append(oid)
-            if isinstance(v, x509.BasicConstraints):
-                self.is_ca, self.path_len = v.ca, v.path_length
-            elif isinstance(v, x509.KeyUsage):
-                self.key_usage = v
-            elif isinstance(v, x509.ExtendedKeyUsage):
-                self.eku = tuple(o.dotted_string for o in v)
-            elif isinstance(v, x509.CertificatePolicies):
-                self.policies = tuple(p.policy_identifier.dotted_string for p in v)
-            elif isinstance(v, x509.PolicyConstraints):
-                self.require_explicit = v.require_explicit_policy
-                self.inhibit_mapping = v.inhibit_policy_mapping
-            elif isinstance(v, x509.InhibitAnyPolicy):
-                self.inhibit_any = v.skip_certs
-            elif isinstance(v, x509.NameConstraints):
-                self.name_constraints = names.NameConstraintSet.from_extension(v)
-            elif isinstance(v, x509.SubjectAlternativeName):
-                self.san = tuple(v)
-            elif isinstance(v, x509.CRLDistributionPoints):
-                self.crl_dps = tuple(v)
-            elif isinstance(v, x509.SubjectKeyIdentifier):
-                self.ski = v.digest
-            elif isinstance(v, x509.AuthorityKeyIdentifier):
-                self.aki = v.key_identifier
-            elif oid == _POLICY_MAPPINGS and isinstance(v, x509.UnrecognizedExtension):
-                mapped: dict[str, set[str]] = {}
-                for m in a509.PolicyMappings.load(v.value):
-                    issuer = m["issuer_domain_policy"].dotted
-                    mapped.setdefault(issuer, set()).add(m["subject_domain_policy"].dotted)
-                self.mappings = {k: frozenset(s) for k, s in mapped.items()}
+            for attr, value in effects:
+                setattr(self, attr, value)
         self.unknown_critical = tuple(unknown)
 
     @property
@@ -191,10 +189,254 @@ class CertInfo:
 
     @property
     def subject(self) -> str:
+        """The subject as `x509.Name.rfc4514_string()` writes it."""
+        if self._subject_raw is not None:
+            fast = _rfc4514(self._subject_raw)
+            if fast is not None:
+                return fast
+            _learn_attribute_names(self._subject_raw, self.cert.subject)
         return self.cert.subject.rfc4514_string()
 
+    def signed_by(self, key: Any) -> bool:
+        """Whether `key` signed this certificate (over the TBS as it is in the DER)."""
+        return verify_signature(key, self.cert, tbs=self._tbs)
+
     def self_signed(self) -> bool:
-        return self.self_issued and verify_signature(self.public_key, self.cert)
+        return self.self_issued and self.signed_by(self.public_key)
+
+
+# Bounded caches keyed by raw DER (the parsed value depends on those bytes only): issuer
+# names repeat across every leaf of a CA, name attributes across its subjects.
+_NAME_CACHE_MAX = 4096
+_ISSUER_KEYS: dict[bytes, names.NameKey] = {}
+_ATTR_NAMES: dict[bytes, str] = {}  # attribute type OID (DER) -> RFC 4514 name
+_ParsedExtension: TypeAlias = "tuple[str, bool, tuple[tuple[str, Any], ...]]"
+# Extension (DER) -> (OID, whether critical and unknown, the attributes it sets)
+_EXTENSIONS: dict[bytes, _ParsedExtension] = {}
+_SKI = ExtensionOID.SUBJECT_KEY_IDENTIFIER.dotted_string
+_SKI_OID = b"\x06\x03\x55\x1d\x0e"
+_RDN_TEXT: dict[bytes, str] = {}  # RDN (DER) -> its RFC 4514 text
+_SPECIALS = frozenset('\\"+,;<>\0')
+_UTF8, _PRINTABLE = 0x0C, 0x13
+_PRINTABLE_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
+
+
+def _hdr(b: bytes, i: int) -> tuple[int, int, int]:
+    """(tag, content offset, content length) of the DER element at `i`."""
+    tag, length = b[i], b[i + 1]
+    i += 2
+    if length & 0x80:
+        n = length & 0x7F
+        length = int.from_bytes(b[i : i + n], "big")
+        i += n
+    return tag, i, length
+
+
+def _tbs_parts(der: bytes) -> tuple[bytes, bytes, bytes, list[bytes]] | None:
+    """(TBSCertificate, issuer, subject, [each Extension]) as DER slices; None when odd.
+
+    Runs for every certificate of a batch, hence the inlined header reads.
+    """
+    frm = int.from_bytes
+    try:
+        _, i, _ = _hdr(der, 0)
+        tag, j, length = _hdr(der, i)
+        if tag != 0x30:
+            return None
+        tbs_end = j + length
+        k = j
+        if der[k] == 0xA0:
+            k += 2 + der[k + 1]
+        spans: list[tuple[int, int]] = []
+        # serial, signature, issuer, validity, subject, subjectPublicKeyInfo, then the
+        # optional unique identifiers and [3] extensions
+        while k < tbs_end:
+            tag, length = der[k], der[k + 1]
+            c = k + 2
+            if length & 0x80:
+                c += length & 0x7F
+                length = frm(der[k + 2 : c], "big")
+            spans.append((k, c + length))
+            if tag == 0xA3:
+                break
+            k = c + length
+        if len(spans) < 6 or spans[-1][1] != tbs_end:
+            return None
+        exts: list[bytes] = []
+        if der[spans[-1][0]] == 0xA3 and len(spans) > 6:
+            _, e, elen = _hdr(der, c)
+            if e + elen != tbs_end:
+                return None
+            while e < tbs_end:
+                length = der[e + 1]
+                v = e + 2
+                if length & 0x80:
+                    v += length & 0x7F
+                    length = frm(der[e + 2 : v], "big")
+                exts.append(der[e : v + length])
+                e = v + length
+            if e != tbs_end:
+                return None
+    except IndexError:
+        return None
+    (a, b), (c, d) = spans[2], spans[4]
+    return der[i:tbs_end], der[a:b], der[c:d], exts
+
+
+def _effects(oid: str, critical: bool, v: Any) -> _ParsedExtension:
+    """What one parsed extension sets on a `CertInfo` (attribute, value pairs)."""
+    unknown = critical and oid not in _KNOWN
+    out: tuple[tuple[str, Any], ...] = ()
+    if isinstance(v, x509.BasicConstraints):
+        out = (("is_ca", v.ca), ("path_len", v.path_length))
+    elif isinstance(v, x509.KeyUsage):
+        out = (("key_usage", v),)
+    elif isinstance(v, x509.ExtendedKeyUsage):
+        out = (("eku", tuple(o.dotted_string for o in v)),)
+    elif isinstance(v, x509.CertificatePolicies):
+        out = (("policies", tuple(p.policy_identifier.dotted_string for p in v)),)
+    elif isinstance(v, x509.PolicyConstraints):
+        out = (("require_explicit", v.require_explicit_policy),
+               ("inhibit_mapping", v.inhibit_policy_mapping))
+    elif isinstance(v, x509.InhibitAnyPolicy):
+        out = (("inhibit_any", v.skip_certs),)
+    elif isinstance(v, x509.NameConstraints):
+        out = (("name_constraints", names.NameConstraintSet.from_extension(v)),)
+    elif isinstance(v, x509.SubjectAlternativeName):
+        out = (("san", tuple(v)),)
+    elif isinstance(v, x509.CRLDistributionPoints):
+        out = (("crl_dps", tuple(v)),)
+    elif isinstance(v, x509.SubjectKeyIdentifier):
+        out = (("ski", v.digest),)
+    elif isinstance(v, x509.AuthorityKeyIdentifier):
+        out = (("aki", v.key_identifier),)
+    elif oid == _POLICY_MAPPINGS and isinstance(v, x509.UnrecognizedExtension):
+        mapped: dict[str, set[str]] = {}
+        for m in a509.PolicyMappings.load(v.value):
+            issuer = m["issuer_domain_policy"].dotted
+            mapped.setdefault(issuer, set()).add(m["subject_domain_policy"].dotted)
+        out = (("mappings", {k: frozenset(s) for k, s in mapped.items()}),)
+    return oid, unknown, out
+
+
+def _ski_extension(raw: bytes) -> _ParsedExtension | None:
+    """A non-critical subjectKeyIdentifier read from its DER (unique per key: not cached)."""
+    if not raw.startswith(_SKI_OID, 2) or raw[1] & 0x80:
+        return None
+    k = 2 + len(_SKI_OID)
+    if raw[k : k + 1] != b"\x04" or raw[k + 2 : k + 3] != b"\x04":
+        return None  # an explicit `critical` or not an OCTET STRING: the slow path decides
+    outer, inner = raw[k + 1], raw[k + 3]
+    if outer != inner + 2 or k + 2 + outer != len(raw) or inner & 0x80:
+        return None
+    return _SKI, False, (("ski", raw[k + 4 :]),)
+
+
+def _cached_extensions(raws: list[bytes]) -> list[_ParsedExtension] | None:
+    out: list[_ParsedExtension] = []
+    seen: set[str] = set()
+    for raw in raws:
+        hit = _EXTENSIONS.get(raw) or _ski_extension(raw)
+        if hit is None or hit[0] in seen:  # unseen, or a duplicate that cryptography refuses
+            return None
+        seen.add(hit[0])
+        out.append(hit)
+    return out
+
+
+def _remember_extensions(raws: list[bytes], parsed: list[_ParsedExtension]) -> None:
+    for raw, item in zip(raws, parsed, strict=True):
+        if item[0] != _SKI and len(_EXTENSIONS) < _NAME_CACHE_MAX:
+            _EXTENSIONS[raw] = item
+
+
+def _escape(val: str) -> str:
+    """`cryptography.x509.name._escape_dn_value` for a non-empty string."""
+    if not _SPECIALS.isdisjoint(val):
+        for ch, esc in (("\\", "\\\\"), ('"', '\\"'), ("+", "\\+"), (",", "\\,"),
+                        (";", "\\;"), ("<", "\\<"), (">", "\\>"), ("\0", "\\00")):
+            val = val.replace(ch, esc)
+    if val[0] == "#" or (val[0] == " " and len(val) > 1):
+        val = "\\" + val
+    if val[-1] == " ":
+        val = val[:-1] + "\\ "
+    return val
+
+
+def _rdns(raw: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each RDN of a Name's DER."""
+    _, i, length = _hdr(raw, 0)
+    end, out = i + length, []
+    while i < end:
+        _, s, length = _hdr(raw, i)
+        out.append((s, s + length))
+        i = s + length
+    return out
+
+
+def _learn_attribute_names(raw: bytes, name: x509.Name) -> None:
+    """Remember the RFC 4514 names of `name`'s attribute types, keyed by their DER."""
+    try:
+        spans = _rdns(raw)
+    except IndexError:
+        return
+    if len(spans) != len(name.rdns) or len(_ATTR_NAMES) >= _NAME_CACHE_MAX:
+        return
+    for (s, _), rdn in zip(spans, name.rdns, strict=True):
+        attrs = list(rdn)
+        if len(attrs) == 1:
+            _, a, _ = _hdr(raw, s)
+            _, o, olen = _hdr(raw, a)
+            _ATTR_NAMES[raw[a : o + olen]] = attrs[0].rfc4514_attribute_name
+
+
+def _rfc4514(raw: bytes) -> str | None:
+    """`Name.rfc4514_string()` from the Name's DER, or None when the fast path does not apply.
+
+    It applies to names of single-attribute RDNs with UTF8String or PrintableString values
+    whose attribute types were seen before (through the slow path); anything else falls back.
+    RDNs repeat across the leaves of one organisation: their strings are cached by DER.
+    """
+    out: list[str] = []
+    try:
+        _, i, length = _hdr(raw, 0)
+        end = i + length
+        while i < end:
+            _, s, length = _hdr(raw, i)  # RDN: SET
+            rdn_end = s + length
+            rdn = raw[i:rdn_end]
+            text = _RDN_TEXT.get(rdn)
+            if text is None:
+                text = _rdn_text(raw, s, rdn_end)
+                if text is None:
+                    return None
+                if len(_RDN_TEXT) < _NAME_CACHE_MAX:
+                    _RDN_TEXT[rdn] = text
+            out.append(text)
+            i = rdn_end
+    except (IndexError, UnicodeDecodeError):
+        return None
+    out.reverse()
+    return ",".join(out)
+
+
+def _rdn_text(raw: bytes, s: int, rdn_end: int) -> str | None:
+    tag, a, length = _hdr(raw, s)  # AttributeTypeAndValue: SEQUENCE
+    if tag != 0x30 or a + length != rdn_end:
+        return None
+    _, o, olen = _hdr(raw, a)
+    name = _ATTR_NAMES.get(raw[a : o + olen])
+    vtag, v, vlen = _hdr(raw, o + olen)
+    if name is None or v + vlen != rdn_end or vlen == 0:
+        return None
+    value = raw[v : v + vlen].decode()
+    if vtag == _PRINTABLE:
+        if not _PRINTABLE_CHARS.issuperset(value):
+            return None
+    elif vtag != _UTF8:
+        return None
+    return f"{name}={_escape(value)}"
 
 
 def _verify_raw(key: Any, signature: bytes, data: bytes, hash_alg: hashes.HashAlgorithm | None,
@@ -220,16 +462,35 @@ def _verify_raw(key: Any, signature: bytes, data: bytes, hash_alg: hashes.HashAl
     return True
 
 
-def verify_signature(key: Any, obj: x509.Certificate | x509.CertificateRevocationList) -> bool:
-    """Whether `key` signed the certificate or CRL `obj` (RSA v1.5/PSS, ECDSA, DSA, EdDSA)."""
+def verify_signature(key: Any, obj: x509.Certificate | x509.CertificateRevocationList, *,
+                     tbs: bytes | None = None) -> bool:
+    """Whether `key` signed the certificate or CRL `obj` (RSA v1.5/PSS, ECDSA, DSA, EdDSA).
+
+    `tbs` is the signed part as it appears in `obj`'s DER, when the caller has it: otherwise
+    cryptography re-encodes it on each call (about 5 µs for a certificate, 70 ms for a
+    100,000-entry CRL).
+    """
     try:
         hash_alg = obj.signature_hash_algorithm
         params = obj.signature_algorithm_parameters
     except Exception:  # an unsupported algorithm is a signature we cannot accept
         return False
-    data = obj.tbs_certificate_bytes if isinstance(obj, x509.Certificate) else (
-        obj.tbs_certlist_bytes)
-    return _verify_raw(key, obj.signature, data, hash_alg, params)
+    if tbs is None:
+        tbs = obj.tbs_certificate_bytes if isinstance(obj, x509.Certificate) else (
+            obj.tbs_certlist_bytes)
+    return _verify_raw(key, obj.signature, tbs, hash_alg, params)
+
+
+def signed_part(der: bytes) -> bytes | None:
+    """The first element (the TBS) of a signed DER SEQUENCE, or None when not DER-shaped."""
+    try:
+        tag, i, _ = _hdr(der, 0)
+        tag2, j, length = _hdr(der, i)
+    except IndexError:
+        return None
+    if tag != 0x30 or tag2 != 0x30 or j + length > len(der):
+        return None
+    return der[i : j + length]
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +572,7 @@ def process_certificate(
             out.append(_err(Code.NAME_CONSTRAINTS, reason, subject))
     # §6.1.3 (d)-(f): policies
     any_ok = state.inhibit_any > 0 or (not last and ci.self_issued)
-    state.tree = policy.process_policies(state.tree, ci.policies, any_allowed=any_ok)
+    state.tree = _process_policies(state.tree, ci.policies, any_allowed=any_ok)
     if ci.unknown_critical:
         out.append(_err(Code.UNKNOWN_CRITICAL_EXTENSION,
                         f"unknown critical extension {', '.join(ci.unknown_critical)}", subject))
@@ -321,6 +582,26 @@ def process_certificate(
         if state.explicit_policy <= 0 and state.tree is None:
             out.append(_err(Code.POLICY, "no valid policy for the path", subject))
         out.extend(_prepare_next(state, ci, subject))
+    return out
+
+
+_POLICY_STEPS: dict[tuple[int, tuple[str, ...] | None, bool],
+                    tuple[policy.PolicyTree, policy.PolicyTree | None]] = {}
+
+
+def _process_policies(tree: policy.PolicyTree | None, policies: tuple[str, ...] | None, *,
+                      any_allowed: bool) -> policy.PolicyTree | None:
+    """`policy.process_policies`, remembered: trees are immutable and the leaves of one CA
+    extend the same cached CA tree with the same policies."""
+    if tree is None or policies is None:
+        return None
+    key = (id(tree), policies, any_allowed)
+    hit = _POLICY_STEPS.get(key)
+    if hit is not None and hit[0] is tree:  # the entry keeps `tree` alive: its id is unique
+        return hit[1]
+    out = policy.process_policies(tree, policies, any_allowed=any_allowed)
+    if len(_POLICY_STEPS) < _NAME_CACHE_MAX:
+        _POLICY_STEPS[key] = (tree, out)
     return out
 
 
@@ -390,6 +671,9 @@ def check_usage(ci: CertInfo, required_eku: str | None) -> list[Finding]:
     return out
 
 
+_ABOVE_MAX = 16
+
+
 class PathBuilder:
     """Candidate paths from a certificate to a trust anchor, best candidates first."""
 
@@ -399,10 +683,12 @@ class PathBuilder:
         self.anchor_fps = {a.fp for a in anchors}
         self.max_depth = max_depth
         self._by_subject: dict[names.NameKey, list[CertInfo]] = {}
-        seen: set[str] = set()
+        self._indexed: set[str] = set()
+        # paths above each CA, found once: every leaf of a batch reuses its issuer's
+        self._above: dict[str, tuple[tuple[CertInfo, ...], ...] | None] = {}
         for ci in [*anchors, *pool]:  # anchors first: shorter paths are tried first
-            if ci.fp not in seen:
-                seen.add(ci.fp)
+            if ci.fp not in self._indexed:
+                self._indexed.add(ci.fp)
                 self._by_subject.setdefault(ci.subject_key, []).append(ci)
 
     def issuers(self, ci: CertInfo) -> list[CertInfo]:
@@ -414,14 +700,31 @@ class PathBuilder:
 
     def paths(self, leaf: CertInfo) -> Iterator[tuple[CertInfo, ...]]:
         """Paths leaf-first ending at an anchor (the anchor included), depth-first."""
-        stack: list[tuple[CertInfo, ...]] = [(leaf,)]
+        if leaf.fp in self._indexed:  # an anchor or pool certificate: it may recur above
+            yield from self._search(leaf, self.max_depth)
+            return
+        # `leaf` is in no path above its issuers, so those paths do not depend on it: the
+        # same sequence as the search from `leaf`, with the part above each issuer cached
+        for c in self.issuers(leaf):
+            if c.fp in self.anchor_fps:
+                yield (leaf, c)
+                continue
+            if c.fp not in self._above:
+                found = list(islice(self._search(c, self.max_depth - 1), _ABOVE_MAX + 1))
+                self._above[c.fp] = tuple(found) if len(found) <= _ABOVE_MAX else None
+            above = self._above[c.fp]
+            for sub in self._search(c, self.max_depth - 1) if above is None else above:
+                yield (leaf, *sub)
+
+    def _search(self, start: CertInfo, max_depth: int) -> Iterator[tuple[CertInfo, ...]]:
+        stack: list[tuple[CertInfo, ...]] = [(start,)]
         while stack:
             path = stack.pop()
             top = path[-1]
             if len(path) > 1 and top.fp in self.anchor_fps:
                 yield path
                 continue
-            if len(path) > self.max_depth:
+            if len(path) > max_depth:
                 continue
             used = {c.fp for c in path}
             nxt = [c for c in self.issuers(top) if c.fp not in used]

@@ -49,6 +49,7 @@ CrlInput: TypeAlias = (
 _MAX_CANDIDATE_PATHS = 16
 _MAX_SIGNER_DEPTH = 3
 _PARALLEL_MIN = 256
+_CHUNK_MAX = 256
 
 
 class RevocationMode(enum.StrEnum):
@@ -122,18 +123,73 @@ class ValidationResult:
 @dataclass(slots=True)
 class _Caches:
     sig: dict[tuple[str, str], bool] = field(default_factory=dict)
-    prefix: dict[tuple[str, ...], tuple[p.PathState, list[Finding]]] = field(default_factory=dict)
+    prefix: dict[tuple[int | bool | str, ...], tuple[p.PathState, list[Finding]]] = field(
+        default_factory=dict)
     ca_rev: dict[tuple[str, ...], list[Finding]] = field(default_factory=dict)
     crl_signed: dict[tuple[str, str], Finding | None] = field(default_factory=dict)
     subjects: dict[str, str] = field(default_factory=dict)
+    elements: dict[str, PathElement] = field(default_factory=dict)
+    good: dict[str, RevocationInfo] = field(default_factory=dict)
 
 
-_WORKER: Validator | None = None
+# What a forked worker sends back per certificate: plain tuples pickle several times faster
+# than the frozen dataclasses, and the parent shares the equal parts (CA path elements,
+# revocation info) between results when it rebuilds them.
+_PackedFinding: TypeAlias = "tuple[str, int, str, str | None]"
+_PackedRevocation: TypeAlias = (
+    "tuple[str, str | None, dt.datetime | None, str | None] | None"
+)
+_Packed: TypeAlias = (
+    "tuple[bool, tuple[tuple[str, str], ...], tuple[_PackedFinding, ...], _PackedRevocation]"
+)
+_WORK: tuple[Validator, Sequence[bytes]] | None = None
 
 
-def _work_chunk(ders: list[bytes]) -> list[ValidationResult]:
-    assert _WORKER is not None
-    return [_WORKER.validate_der(d) for d in ders]
+def _work_chunk(span: tuple[int, int]) -> list[_Packed]:
+    """Validate `ders[start:stop]` (inherited through fork) in a worker."""
+    assert _WORK is not None
+    validator, ders = _WORK
+    return [_pack(validator.validate_der(ders[i])) for i in range(*span)]
+
+
+def _pack(r: ValidationResult) -> _Packed:
+    rev = r.revocation
+    return (
+        r.valid,
+        tuple((e.subject, e.fingerprint_sha256) for e in r.path),
+        tuple((f.code.value, int(f.severity), f.message, f.subject) for f in r.findings),
+        None if rev is None else (rev.status.value, rev.reason, rev.revocation_date, rev.crl),
+    )
+
+
+@dataclass(slots=True)
+class _Unpacker:
+    """Rebuilds results from `_pack` tuples, sharing equal immutable parts between them."""
+
+    elements: dict[tuple[str, str], PathElement] = field(default_factory=dict)
+    findings: dict[tuple[_PackedFinding, ...], tuple[Finding, ...]] = field(default_factory=dict)
+    revocations: dict[_PackedRevocation, RevocationInfo | None] = field(default_factory=dict)
+
+    def __call__(self, packed: _Packed) -> ValidationResult:
+        valid, path, findings, rev = packed
+        elements = tuple(PathElement(*e) if i == 0 else self._element(e)
+                         for i, e in enumerate(path))
+        found = self.findings.get(findings)
+        if found is None:
+            found = self.findings[findings] = tuple(
+                Finding(Code(c), Severity(sev), msg, subj) for c, sev, msg, subj in findings)
+        if rev in self.revocations:
+            info = self.revocations[rev]
+        else:
+            info = self.revocations[rev] = None if rev is None else RevocationInfo(
+                RevocationStatus(rev[0]), rev[1], rev[2], rev[3])
+        return ValidationResult(valid, elements, found, info)
+
+    def _element(self, e: tuple[str, str]) -> PathElement:
+        el = self.elements.get(e)
+        if el is None:
+            el = self.elements[e] = PathElement(*e)
+        return el
 
 
 class Validator:
@@ -181,40 +237,59 @@ class Validator:
         """Validate many DER certificates, in `processes` forked workers (default: all cores).
 
         Caches are warmed by validating the first certificate here, before forking, so the
-        workers inherit the parsed CRLs and the CA chain state.
+        workers inherit the parsed CRLs and the CA chain state. The workers index `ders`
+        themselves (inherited through fork, never pickled): a sequence that reads and decodes
+        a file when indexed spreads that work over the workers too. Results are the same, in
+        the same order, as `[self.validate_der(d) for d in ders]`.
         """
-        global _WORKER  # noqa: PLW0603 - the forked workers read the validator from here
+        global _WORK  # noqa: PLW0603 - the forked workers read the validator from here
         n = processes or os.cpu_count() or 1
         if (n <= 1 or len(ders) < _PARALLEL_MIN
                 or "fork" not in multiprocessing.get_all_start_methods()):
             return [self.validate_der(d) for d in ders]
-        first = self.validate_der(ders[0])
-        size = max(1, -(-(len(ders) - 1) // (n * 4)))
-        chunks = [list(ders[i : i + size]) for i in range(1, len(ders), size)]
-        _WORKER = self
+        out = [self.validate_der(ders[0])]
+        # many small spans: they balance the workers and let the parent rebuild results
+        # while the workers go on; the workers read the DER from the forked memory
+        size = max(1, min(_CHUNK_MAX, -(-(len(ders) - 1) // (n * 16))))
+        spans = [(i, min(i + size, len(ders))) for i in range(1, len(ders), size)]
+        _WORK = (self, ders)
+        unpack = _Unpacker()
         # move the caches out of the collector's reach so that the children's collections
         # do not touch (and so copy) every inherited page
         gc.freeze()
         try:
             with multiprocessing.get_context("fork").Pool(n) as pool:
-                parts = pool.map(_work_chunk, chunks, chunksize=1)
+                for part in pool.imap(_work_chunk, spans):
+                    out.extend(unpack(r) for r in part)
         finally:
-            _WORKER = None
+            _WORK = None
             gc.unfreeze()
-        return [first, *(r for part in parts for r in part)]
+        return out
 
     # ------------------------------------------------------------------ path level
     def _subject(self, ci: p.CertInfo) -> str:
+        if not ci.is_ca:  # leaves are seen once: caching them would only cost memory
+            return ci.subject
         s = self._c.subjects.get(ci.fp)
         if s is None:
             s = self._c.subjects[ci.fp] = ci.subject
         return s
 
+    def _element(self, ci: p.CertInfo) -> PathElement:
+        if not ci.is_ca:
+            return PathElement(ci.subject, ci.fp)
+        e = self._c.elements.get(ci.fp)
+        if e is None:
+            e = self._c.elements[ci.fp] = PathElement(self._subject(ci), ci.fp)
+        return e
+
     def _verify(self, issuer: p.CertInfo, ci: p.CertInfo) -> bool:
+        if not ci.is_ca:  # a leaf's signature is checked once per path: no cache
+            return ci.signed_by(issuer.public_key)
         key = (issuer.fp, ci.fp)
         ok = self._c.sig.get(key)
         if ok is None:
-            ok = self._c.sig[key] = p.verify_signature(issuer.public_key, ci.cert)
+            ok = self._c.sig[key] = ci.signed_by(issuer.public_key)
         return ok
 
     def _validate(self, ci: p.CertInfo, *, depth: int = 0,
@@ -261,7 +336,7 @@ class Validator:
     def _prefix(self, chain: tuple[p.CertInfo, ...], n: int,
                 params: p.PathParams) -> tuple[p.PathState, list[Finding]]:
         """§6.1 state after the anchor (`chain[0]`) and the CA certificates `chain[1:]`."""
-        key = (str(n), str(params is self.params), *(c.fp for c in chain))
+        key: tuple[int | bool | str, ...] = (n, params is self.params, *(c.fp for c in chain))
         hit = self._c.prefix.get(key)
         if hit is not None:
             return hit
@@ -294,8 +369,8 @@ class Validator:
             findings += rev
         findings += self.anchor_findings
         valid = not any(f.severity is Severity.ERROR for f in findings)
-        elements = tuple(PathElement(self._subject(c), c.fp) for c in cand[:-1])
-        elements += (PathElement(self._subject(anchor), anchor.fp),)
+        elements = tuple(self._element(c) for c in cand[:-1])
+        elements += (self._element(anchor),)
         return ValidationResult(valid, elements, tuple(findings), info)
 
     # ------------------------------------------------------------------ revocation
@@ -360,7 +435,10 @@ class Validator:
             out = [Finding(Code.CRL_STALE, Severity.WARNING,
                            f"judged by a stale CRL ({name}, expired at "
                            f"{usable[0][0].next_update})", subject)] if used_stale else []
-            return RevocationInfo(RevocationStatus.GOOD, crl=name), out
+            good = self._c.good.get(name)
+            if good is None:  # one shared (immutable) value per CRL: most leaves are good
+                good = self._c.good[name] = RevocationInfo(RevocationStatus.GOOD, crl=name)
+            return good, out
         sev = Severity.ERROR if mode is RevocationMode.HARD_FAIL else Severity.WARNING
         out = [Finding(code, sev, msg, subject) for code, msg in notes]
         if not out:
@@ -398,8 +476,7 @@ class Validator:
 
     def _find_crl_signer(self, idx: CrlIndex, issuer: p.CertInfo, anchor: p.CertInfo,
                          depth: int) -> Finding | None:
-        if idx.issuer_key == issuer.subject_key and p.verify_signature(
-                issuer.public_key, idx.crl):
+        if idx.issuer_key == issuer.subject_key and idx.signed_by(issuer.public_key):
             if issuer.key_usage is not None and not issuer.key_usage.crl_sign:
                 return Finding(Code.CRL_UNUSABLE, Severity.ERROR,
                                f"{idx.name}: the issuer's keyUsage lacks cRLSign")
@@ -408,7 +485,7 @@ class Validator:
         for signer in self._signers:
             if (signer.subject_key != idx.issuer_key
                     or (signer.key_usage is not None and not signer.key_usage.crl_sign)
-                    or not p.verify_signature(signer.public_key, idx.crl)):
+                    or not idx.signed_by(signer.public_key)):
                 continue
             # the anchor needs no validation; a signer already being validated up the stack
             # is checking its own status against a CRL it signed (PKITS 4.14.30)
