@@ -17,7 +17,7 @@ from certmgr import __version__
 from certmgr.cli._common import AppContext, ExitCode, err
 from certmgr.errors import CertmgrError, ConflictError, InputError, NotFoundError
 
-__all__ = ["COMMANDS", "ExitCode", "main", "run"]
+__all__ = ["COMMANDS", "SUMMARIES", "ExitCode", "main", "run"]
 
 # name -> "module:attribute"; each module owns one command or group.
 COMMANDS: dict[str, str] = {
@@ -37,8 +37,33 @@ COMMANDS: dict[str, str] = {
 }
 
 
+# One line per command for `certmgr --help`, so that listing the commands imports none of
+# them (tests/base checks that every command has one).
+SUMMARIES: dict[str, str] = {
+    "db": "Create or upgrade the inventory database schema.",
+    "demo": "Build a demo PKI and inventory relative to now, and show them.",
+    "verify": "Validate certificates: path, revocation (CRLs), IGC Santé profile.",
+    "inspect": "Show the facts and IGC Santé classification of certificates.",
+    "csr": "Create and check IGC Santé certificate signing requests.",
+    "mailbox": "Applicative mailboxes (MSSanté) and their structures.",
+    "scan": "Re-validate every mailbox's current certificate and store its status.",
+    "status": "Overview of the inventory as the last scan left it.",
+    "report": "Report every mailbox (CSV, JSON or Markdown).",
+    "tui": "Open the operator console.",
+    "import": "Import certificates, chains, PKCS#7, PKCS#12 and CRLs.",
+    "trust": "Trust anchors and CA certificates (ANS pins enforced).",
+    "crl": "Certificate revocation lists: import and list.",
+}
+
+
 class _LazyGroup(click.Group):
     """A group whose subcommands are imported only when used."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUMMARIES.get(name, "")) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *COMMANDS})

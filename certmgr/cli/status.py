@@ -5,11 +5,16 @@ Exit code 0 (a read-only overview); 3 when the database cannot be read.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from certmgr.cli._common import AppContext, ExitCode, echo_json, json_option, pass_app
 
-__all__ = ["status_cmd"]
+if TYPE_CHECKING:
+    from certmgr.services.status import StatusSummary
+
+__all__ = ["status_cmd", "status_lines"]
 
 
 @click.command("status")
@@ -27,21 +32,28 @@ def status_cmd(app: AppContext, limit: int, as_json: bool) -> int:
     if as_json:
         echo_json(summary.to_json())
         return ExitCode.OK
+    for line in status_lines(summary):
+        click.echo(line)
+    return ExitCode.OK
+
+
+def status_lines(summary: StatusSummary) -> list[str]:
+    """The text form of `summary` (shared with `certmgr demo`)."""
+    out: list[str] = []
     last = "never" if summary.last_scan is None else f"{summary.last_scan:%Y-%m-%d %H:%M}Z"
-    click.echo(f"{summary.total} active mailboxes; last scan: {last}")
-    for status, n in summary.counts.items():
-        click.echo(f"  {status:<14} {n:>6}")
+    out.append(f"{summary.total} active mailboxes; last scan: {last}")
+    out.extend(f"  {status:<14} {n:>6}" for status, n in summary.counts.items())
     if summary.next_expiries:
-        click.echo("next expiries:")
-        for e in summary.next_expiries:
-            click.echo(f"  {e.not_after:%Y-%m-%d}  {e.days_left:>4}d  {e.address}  ({e.status})")
+        out.append("next expiries:")
+        out.extend(f"  {e.not_after:%Y-%m-%d}  {e.days_left:>4}d  {e.address}  ({e.status})"
+                   for e in summary.next_expiries)
     if summary.crls:
-        click.echo("CRLs:")
+        out.append("CRLs:")
         for c in summary.crls:
             state = "fresh" if c.fresh else "STALE"
             nxt = "-" if c.next_update is None else f"{c.next_update:%Y-%m-%d %H:%M}Z"
             kind = " (delta)" if c.is_delta else ""
-            click.echo(f"  {state:<5} next update {nxt}  {c.issuer}{kind}")
+            out.append(f"  {state:<5} next update {nxt}  {c.issuer}{kind}")
     else:
-        click.echo("CRLs: none in the store (run `certmgr crl import`)")
-    return ExitCode.OK
+        out.append("CRLs: none in the store (run `certmgr crl import`)")
+    return out

@@ -21,7 +21,9 @@ from __future__ import annotations
 import binascii
 import enum
 import functools
+import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -121,16 +123,29 @@ class Bundle:
 
 
 def read_input(path: Path, *, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
-    """The bytes of `path`; ParseError when unreadable, a directory or empty,
-    InputTooLargeError above `max_bytes`."""
-    if path.is_dir():
-        raise ParseError("is a directory, not a file", source=path)
+    """The bytes of `path`; ParseError when unreadable, a directory, not a regular file (a
+    FIFO would block) or empty, InputTooLargeError above `max_bytes` (judged from the size
+    before reading, so a huge file is never read)."""
     try:
-        with path.open("rb") as handle:
-            data = handle.read(max_bytes + 1)
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; harmless on regular files
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if stat.S_ISDIR(info.st_mode):
+                raise ParseError("is a directory, not a file", source=path)
+            if not stat.S_ISREG(info.st_mode):
+                raise ParseError("is not a regular file", source=path)
+            if info.st_size > max_bytes:
+                raise InputTooLargeError(f"larger than the {max_bytes} bytes accepted",
+                                         source=path)
+            # read() sized by fstat: a bounded read(max_bytes + 1) would allocate the
+            # whole cap per file (10 MiB), which costs more than the read on small files
+            data = handle.read()
+    except IsADirectoryError:
+        raise ParseError("is a directory, not a file", source=path) from None
     except OSError as exc:
         raise ParseError(f"cannot read: {exc.strerror or exc}", source=path) from None
-    if len(data) > max_bytes:
+    if len(data) > max_bytes:  # the file grew while we read it
         raise InputTooLargeError(f"larger than the {max_bytes} bytes accepted", source=path)
     if not data:
         raise ParseError("empty file", source=path)

@@ -66,3 +66,10 @@ def test_debug_shows_the_traceback(tmp_path: Path, flag: str) -> None:
     proc = _run(flag, "--home", str(tmp_path), "demo", "--headless")
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr
+
+
+def test_every_command_has_a_summary_for_the_help_listing() -> None:
+    from certmgr.cli import SUMMARIES  # noqa: PLC0415
+
+    assert set(SUMMARIES) == set(COMMANDS)
+    assert all(s.strip() for s in SUMMARIES.values())

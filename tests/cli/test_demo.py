@@ -44,3 +44,23 @@ def test_demo_verdicts_match_the_scenarios(cli: Invoke, tmp_path: Path) -> None:
         leaf = leaves[f"el-org-auth-expiring-{days}d"]
         assert leaf["valid"] is True
         assert leaf["days_left"] == days - 1  # not_after = at + N days - 1 hour
+
+
+def test_demo_seeds_an_inventory_in_every_status(cli: Invoke, tmp_path: Path) -> None:
+    res = cli("--home", tmp_path, "demo", "--json")
+    assert res.code == 0, res.err
+    report = json.loads(res.out)
+    counts = report["status"]["counts"]
+    for status in ("OK", "RENEW_SOON", "CRITICAL", "EXPIRED", "REVOKED", "INVALID",
+                   "NO_CERTIFICATE"):
+        assert counts[status] >= 1, (status, counts)
+    assert report["inventory"]["refused"]  # the impostor CAs are refused on import
+    demo_home = Path(report["home"])
+    assert demo_home == tmp_path / "demo"
+    # the sandbox is a real inventory the other commands read
+    listed = cli("--home", demo_home, "mailbox", "list", "--json")
+    assert listed.code == 0, listed.err
+    assert len(json.loads(listed.out)) == report["status"]["total"]
+    # and a second run starts afresh instead of piling up
+    again = cli("--home", tmp_path, "demo", "--json")
+    assert json.loads(again.out)["status"]["total"] == report["status"]["total"]

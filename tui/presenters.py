@@ -1,0 +1,180 @@
+"""Pure functions from service values to what the screens show. No Textual here.
+
+Colours are Rich style strings so the same palette reads on the light and the dark
+theme: OK green, RENEW_SOON yellow, CRITICAL orange, EXPIRED/REVOKED/INVALID red,
+NO_CERTIFICATE grey.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
+
+from certmgr.services.console import STATUSES, MailboxRow, MonthCount
+
+__all__ = [
+    "FILTER_KEYS",
+    "STATUS_LABELS",
+    "STATUS_STYLES",
+    "crl_freshness_text",
+    "days_left_text",
+    "filter_rows",
+    "month_columns",
+    "month_histogram",
+    "short_issuer",
+    "sort_rows",
+    "status_label",
+    "status_style",
+    "when_text",
+]
+
+STATUS_STYLES: dict[str, str] = {
+    "OK": "bold green",
+    "RENEW_SOON": "bold yellow",
+    "CRITICAL": "bold dark_orange",
+    "EXPIRED": "bold red",
+    "REVOKED": "bold red",
+    "INVALID": "bold red",
+    "NO_CERTIFICATE": "grey50",
+}
+STATUS_LABELS: dict[str, str] = {
+    "OK": "OK",
+    "RENEW_SOON": "Renew soon",
+    "CRITICAL": "Critical",
+    "EXPIRED": "Expired",
+    "REVOKED": "Revoked",
+    "INVALID": "Invalid",
+    "NO_CERTIFICATE": "No certificate",
+}
+FILTER_KEYS: dict[str, str] = {str(i + 1): str(s) for i, s in enumerate(STATUSES)}
+"""Quick-filter keys: 1 OK ... 7 NO_CERTIFICATE."""
+_MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+               "Dec")
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+R = TypeVar("R", bound=MailboxRow)
+
+
+def status_style(status: str) -> str:
+    return STATUS_STYLES.get(str(status), "")
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(str(status), str(status))
+
+
+def short_issuer(name: str) -> str:
+    """'AC IGC-SANTE ELEMENTAIRE ORGANISATIONS' -> 'ELEMENTAIRE ORGANISATIONS'."""
+    return name.removeprefix("AC ").removeprefix("IGC-SANTE ").strip()
+
+
+def days_left_text(days: int | None) -> str:
+    """'12 d', 'today', '3 d ago' (expired), '-' (no certificate)."""
+    if days is None:
+        return "-"
+    if days == 0:
+        return "today"
+    if days < 0:
+        return f"{-days} d ago"
+    return f"{days} d"
+
+
+def when_text(moment: dt.datetime | None, *, at: dt.datetime | None = None) -> str:
+    """'2025-06-01 12:00 UTC', with '(3 h ago)' style age when `at` is given; 'never'."""
+    if moment is None:
+        return "never"
+    text = f"{moment:%Y-%m-%d %H:%M} UTC"
+    if at is None:
+        return text
+    seconds = (at - moment).total_seconds()
+    ago = seconds >= 0
+    seconds = abs(seconds)
+    if seconds < 3600:
+        age = f"{int(seconds // 60)} min"
+    elif seconds < 172_800:
+        age = f"{int(seconds // 3600)} h"
+    else:
+        age = f"{int(seconds // 86_400)} d"
+    return f"{text} ({age} ago)" if ago else f"{text} (in {age})"
+
+
+def crl_freshness_text(next_update: dt.datetime | None, *, at: dt.datetime) -> tuple[str, str]:
+    """(text, style) of a CRL's freshness at `at`."""
+    if next_update is None:
+        return "no nextUpdate", "yellow"
+    if at >= next_update:
+        return f"STALE since {when_text(next_update, at=at)}", "bold red"
+    hours = (next_update - at).total_seconds() / 3600
+    style = "yellow" if hours < 24 else "green"
+    return f"fresh, next {when_text(next_update, at=at)}", style
+
+
+def month_histogram(months: Sequence[MonthCount], *, width: int = 40) -> list[str]:
+    """One text line per month: 'Jun 25 ████▌      12', bars scaled to the busiest month
+    over `width` cells with eighth-block precision; a month with any expiry shows at
+    least a sliver."""
+    peak = max((m.count for m in months), default=0)
+    lines = []
+    for m in months:
+        label = f"{_MONTH_ABBR[m.month - 1]} {m.year % 100:02d}"
+        eighths = 0 if peak == 0 else round(m.count * width * 8 / peak)
+        if m.count and eighths == 0:
+            eighths = 1
+        full, part = divmod(eighths, 8)
+        bar = "█" * full + (_EIGHTHS[part] if part else "")
+        lines.append(f"{label} {bar:<{width}} {m.count:>5}")
+    return lines
+
+
+_LEVELS = " ▁▂▃▄▅▆▇█"
+
+
+def month_columns(months: Sequence[MonthCount], *, height: int = 6) -> list[str]:
+    """A vertical bar chart, one 4-cell column per month (72 cells for 18 months, so it
+    fits 80 columns): `height` bar rows scaled to the busiest month with eighth-block
+    precision, a row of counts, a row of month initials with the year under January
+    and under the first month."""
+    peak = max((m.count for m in months), default=0)
+    levels = [0 if peak == 0 else max(1 if m.count else 0, round(m.count * height * 8 / peak))
+              for m in months]
+    rows = []
+    for row in range(height, 0, -1):
+        cells = []
+        for level in levels:
+            fill = min(8, max(0, level - (row - 1) * 8))
+            cells.append(f"{_LEVELS[fill] * 3} ")
+        rows.append("".join(cells).rstrip())
+    rows.append("".join(f"{m.count:>3} " if m.count else "  · " for m in months).rstrip())
+    rows.append("".join(f"{_MONTH_ABBR[m.month - 1]:>3} " for m in months).rstrip())
+    rows.append("".join(f"{m.year % 100:>3} " if (m.month == 1 or i == 0) else "    "
+                        for i, m in enumerate(months)).rstrip())
+    return rows
+
+
+def filter_rows(rows: Iterable[R], *, text: str = "", statuses: frozenset[str] = frozenset(),
+                ) -> list[R]:
+    """Rows whose search key holds every word of `text` (case-insensitive) and whose
+    status is one of `statuses` (all when empty)."""
+    words = text.lower().split()
+    return [r for r in rows
+            if (not statuses or str(r.status) in statuses)
+            and all(w in r.search for w in words)]
+
+
+_STATUS_RANK = {str(s): i for i, s in enumerate(
+    ("EXPIRED", "REVOKED", "INVALID", "CRITICAL", "RENEW_SOON", "NO_CERTIFICATE", "OK"))}
+
+
+def sort_rows(rows: Sequence[R], *, key: str, reverse: bool = False) -> list[R]:
+    """Sort by a column: address, structure, status (worst first), days (soonest first,
+    none last), issuer, renewal; ties by address."""
+    big = 10**9
+    keys = {
+        "address": lambda r: (r.address,),
+        "structure": lambda r: (r.structure.lower(), r.address),
+        "status": lambda r: (_STATUS_RANK.get(str(r.status), 99), r.address),
+        "days": lambda r: (big if r.days_left is None else r.days_left, r.address),
+        "issuer": lambda r: (r.issuer, r.address),
+        "renewal": lambda r: (r.renewal, r.address),
+    }
+    return sorted(rows, key=keys[key], reverse=reverse)

@@ -1,0 +1,166 @@
+"""Every mailbox in one table: sortable, filter-as-you-type, quick filters per status.
+
+Responsive over 10,000 rows: the rows come once from a worker with a lower-cased
+search key each; filtering and sorting run in Python over those values and the
+table is refilled with at most `PAGE` rows (the operator refines the filter to see
+others; the count line says how many match).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from certmgr.services.console import MailboxRow
+from tui.messages import Loaded
+from tui.presenters import (
+    FILTER_KEYS,
+    days_left_text,
+    filter_rows,
+    short_issuer,
+    sort_rows,
+    status_label,
+    status_style,
+)
+from tui.screens.base import ConsoleScreen
+
+__all__ = ["PAGE", "MailboxesScreen"]
+
+PAGE = 300
+"""Rows put in the table at once; the rest are reached by filtering."""
+_COLUMNS = (("Address", "address"), ("Structure", "structure"), ("Status", "status"),
+            ("Days left", "days"), ("Issuer", "issuer"), ("Renewal", "renewal"))
+
+
+def _cells(row: MailboxRow) -> tuple[str | Text, ...]:
+    style = status_style(row.status)
+    return (row.address, row.structure, Text(status_label(row.status), style=style),
+            Text(days_left_text(row.days_left), style=style, justify="right"),
+            short_issuer(row.issuer), row.renewal)
+
+
+class MailboxesScreen(ConsoleScreen):
+    """The mailbox list; Enter opens a mailbox."""
+
+    BINDINGS = [  # noqa: RUF012 - Textual's declaration style
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("escape", "leave_filter", "Back to table", show=False),
+        *(Binding(k, f"quick('{s}')", f"{status_label(s)}", show=False)
+          for k, s in FILTER_KEYS.items()),
+        Binding("0", "quick('')", "All statuses", show=False),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: tuple[MailboxRow, ...] = ()
+        self.shown: list[MailboxRow] = []
+        self.statuses: frozenset[str] = frozenset()
+        self.sort_key = "address"
+        self.sort_reverse = False
+        self._generation = -1
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="Filter: address, structure, idNatStruct, issuer…  "
+                                "(/ to type, 1-7 status, 0 all)", id="filter")
+        yield Static("Loading…", id="summary")
+        table: DataTable[str | Text] = DataTable(id="mailboxes", cursor_type="row",
+                                                 zebra_stripes=True)
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label, key in _COLUMNS:
+            table.add_column(label, key=key)
+        table.focus()
+
+    def refresh_data(self) -> None:
+        # Reload only when an action changed the inventory since the last load: coming
+        # back from a mailbox must not refetch 10,000 rows for nothing.
+        if self._generation != self.console_app.generation:
+            self.action_reload()
+
+    def action_reload(self) -> None:
+        app = self.console_app
+        self._generation = app.generation
+        self.read("mailboxes", app.inventory.mailbox_rows)
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        if message.what == "mailboxes":
+            self.rows = message.value
+            self.apply()
+
+    def apply(self) -> None:
+        """Filter, sort and refill the table from `rows` (synchronous, fast)."""
+        text = self.query_one("#filter", Input).value
+        matched = filter_rows(self.rows, text=text, statuses=self.statuses)
+        if self.sort_key != "address" or self.sort_reverse:
+            matched = sort_rows(matched, key=self.sort_key, reverse=self.sort_reverse)
+        self.shown = matched[:PAGE]
+        table = self.query_one(DataTable)
+        table.clear()
+        table.add_rows([_cells(r) for r in self.shown])
+        self.query_one("#summary", Static).update(self._summary(len(matched)))
+
+    def _summary(self, matched: int) -> Text:
+        text = Text()
+        text.append(f"{matched} of {len(self.rows)} mailboxes", style="bold")
+        if matched > len(self.shown):
+            text.append(f" (first {len(self.shown)} shown: refine the filter)", style="dim")
+        if self.statuses:
+            text.append("  status: ")
+            for s in sorted(self.statuses):
+                text.append(status_label(s), style=status_style(s))
+        arrow = "↓" if not self.sort_reverse else "↑"
+        text.append(f"  sorted by {self.sort_key} {arrow}", style="dim")
+        return text
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self.apply()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_leave_filter(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_quick(self, status: str) -> None:
+        """Toggle a status in the quick filter ('' clears it)."""
+        if not status:
+            self.statuses = frozenset()
+        elif status in self.statuses:
+            self.statuses = self.statuses - {status}
+        else:
+            self.statuses = self.statuses | {status}
+        self.apply()
+
+    def action_cycle_sort(self) -> None:
+        keys = [k for _, k in _COLUMNS]
+        self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        self.sort_reverse = False
+        self.apply()
+
+    @on(DataTable.HeaderSelected)
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        self.sort_reverse = not self.sort_reverse if key == self.sort_key else False
+        self.sort_key = key
+        self.apply()
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        index = event.cursor_row
+        if 0 <= index < len(self.shown):
+            self.console_app.open_mailbox(self.shown[index].address)
