@@ -5,8 +5,8 @@ message, says EHLO, upgrades to TLS (`security`: "starttls", the default, on
 port 587; "tls", implicit TLS, on port 465; "none" only for a local relay),
 authenticates when a user is set, and sends a UTF-8 `EmailMessage`: the text,
 plus an HTML alternative when the message has one. Headers: From, To, Subject,
-Date (from `now`), Message-ID, `X-Certmgr-Alert: <dedup_key>`, and the
-message's extra headers.
+Date (from `now`), Message-ID, Reply-To when set, `Auto-Submitted: auto-generated`,
+`X-Certmgr-Alert: <dedup_key>`, and the message's extra headers.
 
 TLS verifies the server's certificate and host name against `ca_file` (the
 system store when None). `client_cert`/`client_key` present a client
@@ -53,10 +53,11 @@ class SmtpSecurity(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SmtpSettings:
-    """Where and how to send. `sender` is the From address."""
+    """Where and how to send. `sender` is the From address, `reply_to` where answers go."""
 
     host: str
     sender: str
+    reply_to: str | None = None
     port: int | None = None  # None: 587 for starttls, 465 for tls, 25 for none
     security: SmtpSecurity = SmtpSecurity.STARTTLS
     username: str | None = None
@@ -70,6 +71,9 @@ class SmtpSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "security", SmtpSecurity(self.security))
+        for label, value in (("sender", self.sender), ("reply_to", self.reply_to or "-")):
+            if not value.strip() or "\r" in value or "\n" in value:
+                raise ConfigError(f"smtp: {label} must be one non-empty line")
         if self.security is SmtpSecurity.NONE and (self.username or self.client_cert):
             raise ConfigError("smtp: authentication or a client certificate needs "
                               "security = starttls or tls (the password would go in clear)")
@@ -120,11 +124,15 @@ class SmtpChannel:
         """The e-mail for `message` (exposed so that tests and `--dry-run` can show it)."""
         mail = EmailMessage()
         mail["From"] = self.settings.sender
+        if self.settings.reply_to is not None:
+            mail["Reply-To"] = self.settings.reply_to
         mail["To"] = ", ".join(message.recipients)
         mail["Subject"] = message.subject
         mail["Date"] = format_datetime(self._now().astimezone(dt.UTC))
         mail["Message-ID"] = make_msgid(domain=_domain(self.settings.sender))
         mail["X-Certmgr-Alert"] = message.dedup_key
+        # RFC 3834: out-of-office and other robots must not answer an alert.
+        mail["Auto-Submitted"] = "auto-generated"
         for name, value in message.headers.items():
             mail[name] = value
         mail.set_content(message.text, charset="utf-8")

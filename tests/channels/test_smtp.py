@@ -59,7 +59,8 @@ class TestStartTls:
 
     def test_delivers_utf8_text_and_html(self, starttls_server: SmtpServer) -> None:
         message = _message()
-        result = _channel(_settings(starttls_server, **_auth())).send(message)
+        settings = _settings(starttls_server, reply_to="pki-team@hopital-eloi.fr", **_auth())
+        result = _channel(settings).send(message)
 
         [got] = starttls_server.handler.received
         mail = got.message
@@ -70,6 +71,8 @@ class TestStartTls:
         assert mail["X-Certmgr-Alert"] == message.dedup_key
         assert mail["X-Certmgr-Mailbox"] == MAILBOX
         assert mail["From"] == "certmgr@hopital-eloi.fr"
+        assert mail["Reply-To"] == "pki-team@hopital-eloi.fr"
+        assert mail["Auto-Submitted"] == "auto-generated"
         assert mail["Date"].datetime == T0
         assert mail["Message-ID"] == result.message_id
         assert result.message_id is not None
@@ -171,6 +174,13 @@ class TestSettings:
         with pytest.raises(ConfigError, match="in clear"):
             SmtpSettings(host="relay", sender="a@b.fr", security=SmtpSecurity.NONE,
                          username="u", password=Secret(b"p"))
+
+    @pytest.mark.parametrize("field", ["sender", "reply_to"])
+    def test_header_values_are_one_line(self, field: str) -> None:
+        values: dict[str, object] = {"host": "relay", "sender": "a@b.fr",
+                                     field: "a@b.fr\r\nBcc: x@y.fr"}
+        with pytest.raises(ConfigError, match="one non-empty line"):
+            SmtpSettings(**values)  # type: ignore[arg-type]
 
     def test_user_without_password_is_refused(self) -> None:
         with pytest.raises(ConfigError, match="both"):
