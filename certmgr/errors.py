@@ -16,8 +16,9 @@ check or an action could not be carried out at all.
     │   ├── MigrationRequiredError the schema is older than this certmgr
     │   ├── NotFoundError          a named record does not exist
     │   └── ConflictError          a uniqueness or state rule was violated
-    ├── FetchError                 a network download failed
-    │   └── NotAllowedError        a URL or host outside the allow-list
+    ├── FetchError                 a network exchange failed
+    │   ├── NotAllowedError        a URL or host outside the allow-list
+    │   └── DeliveryError          an alert could not be delivered (SMTP, webhook)
     └── JobError                   a scheduled job failed
 
 Every message is one line that names the input and the reason; the CLI prints
@@ -32,6 +33,7 @@ __all__ = [
     "CertmgrError",
     "ConfigError",
     "ConflictError",
+    "DeliveryError",
     "FetchError",
     "IdentifierError",
     "InputError",
@@ -110,3 +112,7 @@ class NotAllowedError(FetchError):
 
 class JobError(CertmgrError):
     """A scheduled job failed."""
+
+
+class DeliveryError(FetchError):
+    """An alert channel could not deliver a message."""

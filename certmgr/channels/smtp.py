@@ -17,7 +17,7 @@ it is held as a `Secret` and appears in no message or log. Sending credentials
 without TLS is refused when the settings are built.
 
 Failures (connection, TLS, authentication, every recipient refused) raise
-`FetchError` naming the server and the reason. Recipients refused while others
+`DeliveryError` (a `FetchError`) naming the server and the reason. Recipients refused while others
 are accepted are reported in `DeliveryResult.refused`.
 """
 
@@ -36,7 +36,7 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from certmgr.channels.base import DeliveryResult, Message
-from certmgr.errors import ConfigError, FetchError
+from certmgr.errors import ConfigError, DeliveryError
 from certmgr.secrets import Secret, read_passphrase
 
 __all__ = ["ENV_SMTP_PASSWORD", "SmtpChannel", "SmtpSecurity", "SmtpSettings",
@@ -149,13 +149,13 @@ class SmtpChannel:
                                               to_addrs=list(message.recipients))
         except smtplib.SMTPRecipientsRefused as exc:
             reasons = "; ".join(f"{r}: {_reply(v)}" for r, v in exc.recipients.items())
-            raise FetchError(f"{where}: every recipient was refused ({reasons})") from None
+            raise DeliveryError(f"{where}: every recipient was refused ({reasons})") from None
         except smtplib.SMTPAuthenticationError as exc:
-            raise FetchError(f"{where}: authentication failed: {_reply(exc)}") from None
+            raise DeliveryError(f"{where}: authentication failed: {_reply(exc)}") from None
         except smtplib.SMTPResponseException as exc:
-            raise FetchError(f"{where}: {_reply(exc)}") from None
+            raise DeliveryError(f"{where}: {_reply(exc)}") from None
         except (smtplib.SMTPException, OSError) as exc:  # ssl.SSLError and timeouts included
-            raise FetchError(f"{where}: {type(exc).__name__}: {exc}") from None
+            raise DeliveryError(f"{where}: {type(exc).__name__}: {exc}") from None
         failed = {r: _reply(v) for r, v in refused.items()}
         return DeliveryResult(channel=self.name,
                               accepted=tuple(r for r in message.recipients if r not in failed),

@@ -22,7 +22,7 @@ Only http and https URLs are accepted; https verifies the server against
 and no redirects: a webhook that moved is a configuration to fix. Connection
 errors, timeouts, 429 and 5xx are retried with exponential backoff and full
 jitter (`certmgr.fetch.retry`); other statuses fail at once. Every failure is a
-`FetchError`; the secret never appears in one.
+`DeliveryError` (a `FetchError`); the secret never appears in one.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import httpx
 
 from certmgr import __version__
 from certmgr.channels.base import DeliveryResult, Message
-from certmgr.errors import ConfigError, FetchError
+from certmgr.errors import ConfigError, DeliveryError
 from certmgr.fetch.retry import RETRY_STATUSES, RetryPolicy, backoff_delay, retry_after_seconds
 from certmgr.secrets import Secret
 
@@ -126,14 +126,14 @@ class WebhookChannel:
                                           detail=f"HTTP {response.status_code}")
                 last = f"HTTP {response.status_code}"
                 if response.status_code not in RETRY_STATUSES:
-                    raise FetchError(f"{where}: {self._safe_url()} answered {last}")
+                    raise DeliveryError(f"{where}: {self._safe_url()} answered {last}")
                 delay = retry_after_seconds(response.headers.get("retry-after"),
                                             policy=self._retry)
             if attempt < self._retry.attempts:
                 if delay is None:
                     delay = backoff_delay(attempt - 1, policy=self._retry, rng=self._rng)
                 self._sleep(delay)
-        raise FetchError(f"{where}: {self._safe_url()} failed after {self._retry.attempts} "
+        raise DeliveryError(f"{where}: {self._safe_url()} failed after {self._retry.attempts} "
                          f"attempt(s): {last}")
 
     def _safe_url(self) -> str:
