@@ -39,6 +39,7 @@ from certmgr.services.binding import (
     find_mailboxes,
 )
 from certmgr.services.crls import CrlOutcome, reverify, store_crl
+from certmgr.services.renewal import MatchOutcome, match_issued_certificate
 from certmgr.services.trust import CaOutcome, store_ca
 from certmgr.store.audit import append_event
 from certmgr.store.engine import is_retryable
@@ -71,11 +72,14 @@ class LeafOutcome:
     subject: str
     status: str  # added | known
     bindings: tuple[BindOutcome, ...] = ()
+    match: MatchOutcome | None = None
+    """Our private key and renewal for it (`certmgr.services.renewal`), or "no private key"."""
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": "certificate", "fingerprint": self.fingerprint,
                 "subject": self.subject, "status": self.status,
-                "bindings": [b.to_json() for b in self.bindings]}
+                "bindings": [b.to_json() for b in self.bindings],
+                "key": None if self.match is None else self.match.to_json()}
 
 
 Item = LeafOutcome | CaOutcome | CrlOutcome
@@ -217,7 +221,11 @@ def _store_leaf(session: Session, item: LoadedCertificate, facts: CertFacts, *, 
     bindings = tuple(bind_certificate(session, mailbox=m, certificate=row, at=run.at,
                                       actor=run.actor, source=source)
                      for m in find_mailboxes(session, addresses))
-    return LeafOutcome(facts.fingerprint_sha256, facts.subject, status, bindings)
+    assert row.id is not None
+    # Issue 5: a certificate for one of our keys completes (and may activate) its renewal.
+    match = match_issued_certificate(session=session, certificate_id=row.id, at=run.at,
+                                     actor=run.actor)
+    return LeafOutcome(facts.fingerprint_sha256, facts.subject, status, bindings, match)
 
 
 def _apply(session: Session, bundle: Bundle, *, run: _Run) -> list[Item]:
@@ -276,6 +284,10 @@ def _import_file(store: Store, path: Path, refusal: str | None, *, run: _Run) ->
         except DBAPIError as exc:
             if not is_retryable(exc) or attempt + 1 == _ATTEMPTS:
                 raise
+    # "no private key here" stays in each item's `key` (JSON): a plain inventory import
+    # of other people's certificates is the common case and should not be noisy.
+    notes += tuple(i.match.note for i in items if isinstance(i, LeafOutcome) and i.match
+                   and i.match.status != "no-key")
     return FileReport(source, tuple(items), notes)
 
 

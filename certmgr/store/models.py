@@ -32,6 +32,9 @@ __all__ = [
     "Crl",
     "KeyRecord",
     "Mailbox",
+    "Renewal",
+    "RenewalState",
+    "RevocationCode",
     "StoreModel",
     "Structure",
     "ValidationResult",
@@ -319,3 +322,78 @@ class AuditEvent(StoreModel, table=True):
     prev_hash: str = Field(unique=True)
     """Unique: two events can never claim the same predecessor, so the chain cannot fork."""
     hash: str = Field(unique=True)
+
+
+class RenewalState(enum.StrEnum):
+    """Where a mailbox renewal stands. CSR_READY, ORDERED and ISSUED are open states."""
+
+    CSR_READY = "CSR_READY"
+    ORDERED = "ORDERED"
+    ISSUED = "ISSUED"
+    ACTIVE = "ACTIVE"
+    REJECTED = "REJECTED"
+    ABANDONED = "ABANDONED"
+
+    @property
+    def is_open(self) -> bool:
+        return self in OPEN_RENEWAL_STATES
+
+
+OPEN_RENEWAL_STATES = frozenset(
+    {RenewalState.CSR_READY, RenewalState.ORDERED, RenewalState.ISSUED})
+_OPEN_SQL = "state IN ('CSR_READY', 'ORDERED', 'ISSUED')"
+
+
+class Renewal(StoreModel, table=True):
+    """One renewal of a mailbox certificate: key + CSR, the ANS order, the issued certificate.
+
+    At most one OPEN renewal (CSR_READY, ORDERED, ISSUED) per mailbox: a partial unique
+    index, the same on SQLite and PostgreSQL.
+    """
+
+    __tablename__: ClassVar[str] = "renewal"
+    __table_args__ = (
+        sa.Index(
+            "uq_renewal_one_open_per_mailbox",
+            "mailbox_id",
+            unique=True,
+            sqlite_where=sa.text(_OPEN_SQL),
+            postgresql_where=sa.text(_OPEN_SQL),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox_id: int = Field(foreign_key="mailbox.id", index=True)
+    state: RenewalState = Field(
+        sa_type=_enum(RenewalState, "state"), nullable=False, index=True
+    )
+    key_id: int = Field(foreign_key="key_record.id", index=True)
+    csr_pem: str = Field(sa_type=sa.Text, nullable=False)
+    csr_path: str | None = None
+    profile: str
+    ordered_at: dt.datetime | None = _when(nullable=True)
+    ordered_by: str | None = None
+    order_ref: str | None = None
+    certificate_id: int | None = Field(default=None, foreign_key="certificate.id", index=True)
+    activated_at: dt.datetime | None = _when(nullable=True)
+    created_at: dt.datetime = _when()
+    updated_at: dt.datetime = _when()
+
+
+class RevocationCode(StoreModel, table=True):
+    """The revocation code ANS hands out with a certificate, encrypted (never in clear).
+
+    AES-256-GCM under a key derived with scrypt from the key passphrase; `salt` and
+    `nonce` are random per row, the certificate fingerprint is the associated data.
+    """
+
+    __tablename__: ClassVar[str] = "revocation_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    certificate_id: int = Field(foreign_key="certificate.id", unique=True)
+    kdf: str
+    """e.g. `scrypt:n=32768,r=8,p=1`: the parameters needed to derive the key again."""
+    salt: bytes = Field(sa_type=sa.LargeBinary, nullable=False)
+    nonce: bytes = Field(sa_type=sa.LargeBinary, nullable=False)
+    ciphertext: bytes = Field(sa_type=sa.LargeBinary, nullable=False)
+    created_at: dt.datetime = _when()

@@ -1,0 +1,156 @@
+"""`certmgr order ...`: the ANS ordering workflow of a renewal (see certmgr.services.renewal).
+
+    order mark ADDRESS [--ref REF]        CSR_READY -> ORDERED (who, when, reference)
+    order list [--all] [--stale-days N]   renewals under way, "ordered N+ days ago" flag
+    order reject ADDRESS [--reason TEXT]  ORDERED -> REJECTED
+    order abandon ADDRESS [--reason TEXT] any open state -> ABANDONED
+    order revocation-code ADDRESS --set | --reveal
+
+Exit codes: 0 ok (`list`: 1 when a renewal is stale), 2 unknown mailbox, no renewal under
+way, or a transition the state does not allow (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+import click
+
+from certmgr.cli._common import AppContext, ExitCode, echo_json, err, json_option, pass_app
+from certmgr.cli._passphrase import key_passphrase, passphrase_file_option
+from certmgr.errors import InputError
+from certmgr.services.renewal import (
+    DEFAULT_STALE_DAYS,
+    RenewalView,
+    abandon,
+    list_renewals,
+    mark_ordered,
+    reject,
+)
+from certmgr.services.revocation import reveal_revocation_code, store_revocation_code
+from certmgr.store.audit import os_user
+from certmgr.store.session import open_store
+
+__all__ = ["order"]
+
+
+@click.group()
+def order() -> None:
+    """The ANS order of a renewal: mark it, list, reject, abandon, revocation code."""
+
+
+def _show(view: RenewalView, *, as_json: bool) -> None:
+    if as_json:
+        echo_json(view.to_json())
+    else:
+        ref = f" (ref {view.order_ref})" if view.order_ref else ""
+        click.echo(f"{view.address}: renewal #{view.id} {view.state}{ref}")
+
+
+@order.command("mark")
+@click.argument("address")
+@click.option("--ref", metavar="REF", help="The ANS order (request) reference.")
+@json_option
+@pass_app
+def mark(app: AppContext, address: str, ref: str | None, as_json: bool) -> int:
+    """Record that the CSR of ADDRESS was uploaded to the ANS portal (CSR_READY -> ORDERED)."""
+    with open_store(app.settings) as store:
+        view = mark_ordered(store=store, address=address, at=app.clock.now(), actor=os_user(),
+                            ref=ref)
+    _show(view, as_json=as_json)
+    return ExitCode.OK
+
+
+@order.command("reject")
+@click.argument("address")
+@click.option("--reason", metavar="TEXT")
+@json_option
+@pass_app
+def reject_cmd(app: AppContext, address: str, reason: str | None, as_json: bool) -> int:
+    """ANS refused the request of ADDRESS (ORDERED -> REJECTED)."""
+    with open_store(app.settings) as store:
+        view = reject(store=store, address=address, at=app.clock.now(), actor=os_user(),
+                      reason=reason)
+    _show(view, as_json=as_json)
+    return ExitCode.OK
+
+
+@order.command("abandon")
+@click.argument("address")
+@click.option("--reason", metavar="TEXT")
+@json_option
+@pass_app
+def abandon_cmd(app: AppContext, address: str, reason: str | None, as_json: bool) -> int:
+    """Give up the renewal under way for ADDRESS (-> ABANDONED)."""
+    with open_store(app.settings) as store:
+        view = abandon(store=store, address=address, at=app.clock.now(), actor=os_user(),
+                       reason=reason)
+    _show(view, as_json=as_json)
+    return ExitCode.OK
+
+
+@order.command("list")
+@click.option("--all", "include_closed", is_flag=True, help="Closed renewals too.")
+@click.option("--stale-days", type=click.IntRange(min=0), default=DEFAULT_STALE_DAYS,
+              show_default=True, help="Flag orders placed more than N days ago.")
+@json_option
+@pass_app
+def list_cmd(app: AppContext, include_closed: bool, stale_days: int, as_json: bool) -> int:
+    """Renewals under way, with the orders that wait for too long flagged."""
+    with open_store(app.settings) as store:
+        views = list_renewals(store=store, at=app.clock.now(), stale_days=stale_days,
+                              include_closed=include_closed)
+    if as_json:
+        echo_json([v.to_json() for v in views])
+    else:
+        for v in views:
+            when = f" ordered {v.ordered_at:%Y-%m-%d} by {v.ordered_by}" if v.ordered_at else ""
+            flag = f"  ORDERED MORE THAN {stale_days} DAYS AGO" if v.stale else ""
+            ref = f" ref {v.order_ref}" if v.order_ref else ""
+            click.echo(f"#{v.id} {v.address} {v.state}{when}{ref}{flag}")
+        if not views:
+            click.echo("no renewal under way")
+    return ExitCode.FINDING if any(v.stale for v in views) else ExitCode.OK
+
+
+@order.command("revocation-code")
+@click.argument("address")
+@click.option("--set", "set_code", is_flag=True,
+              help="Store the code (read from stdin, or asked for).")
+@click.option("--reveal", is_flag=True, help="Show the stored code (audited).")
+@passphrase_file_option
+@json_option
+@pass_app
+def revocation_code(app: AppContext, address: str, set_code: bool, reveal: bool,
+                    passphrase_file: Path | None, as_json: bool) -> int:
+    """Keep the revocation code ANS gave for the certificate of ADDRESS, encrypted with the
+    key passphrase; show it only with --reveal (each reveal is audited)."""
+    if set_code == reveal:
+        raise click.UsageError("give exactly one of --set or --reveal")
+    passphrase = key_passphrase(passphrase_file, confirm=False)
+    at, actor = app.clock.now(), os_user()
+    with open_store(app.settings) as store:
+        if set_code:
+            if sys.stdin.isatty():
+                code = getpass.getpass("Revocation code: ")
+            else:
+                code = sys.stdin.readline()
+            if not code.strip():
+                raise InputError("no revocation code given")
+            fingerprint = store_revocation_code(store=store, settings=app.settings,
+                                                address=address, code=code,
+                                                passphrase=passphrase, at=at, actor=actor)
+            if as_json:
+                echo_json({"mailbox": address, "stored": True, "fingerprint": fingerprint})
+            else:
+                err(f"revocation code stored (encrypted) for certificate {fingerprint[:16]}...")
+            return ExitCode.OK
+        clear = reveal_revocation_code(store=store, address=address, passphrase=passphrase,
+                                       at=at, actor=actor)
+    if as_json:
+        echo_json({"mailbox": address, "revocation_code": clear})
+    else:
+        click.echo(clear)
+    return ExitCode.OK

@@ -1,0 +1,254 @@
+"""`certmgr export`: a mailbox's current certificate, its chain and its private key.
+
+Formats:
+- `p12`: PKCS#12 protected by the export password. Modern profile: AES-256-CBC with
+  PBKDF2-HMAC-SHA256 for key and certificates, HMAC-SHA256 MAC. `legacy=True`: the
+  3DES / SHA-1 profile (PBE-SHA1-3DES, SHA-1 MAC) old Windows and Java stacks need;
+  OpenSSL 3 opens it only with `-legacy`.
+- `pem`: a directory with `cert.pem`, `key.pem` (PKCS#8 encrypted under the export
+  password, PBES2) and, with `chain`, `chain.pem` (intermediates up to the root).
+Every file is written with mode 0600 (it is, or travels with, a private key), through a
+temporary file and a rename; an existing file is refused unless `force`. An explicit
+`out` is resolved (symlinks, `..`) and its directory must exist: certmgr creates only
+the PEM directory itself (0700), never missing parents; by default everything goes under
+`<home>/export/`.
+
+`deploy_hook` runs after the export, without a shell (`shlex.split`), with
+CERTMGR_EXPORT_CERT / _KEY / _P12 / _CHAIN and CERTMGR_MAILBOX in its environment; its
+exit code is in the result. The export (and the hook's exit code) is audited `exported`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import secrets
+import shlex
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+from sqlmodel import col, select
+
+from certmgr.errors import InputError, NotFoundError, PassphraseError, StoreError
+from certmgr.pki.keys import PrivateKey, encrypt_key, load_key
+from certmgr.services.mailboxes import normalize_address
+from certmgr.store.audit import append_event
+from certmgr.store.enums import BindingRole
+from certmgr.store.keyfiles import read_private_file
+from certmgr.store.models import Binding, CACertificate, Certificate, KeyRecord, Mailbox
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from certmgr.config import Settings
+    from certmgr.store.session import Store
+
+__all__ = ["FORMATS", "ExportResult", "export_mailbox", "held_key", "load_held_key"]
+
+FORMATS = ("p12", "pem")
+_P12_KDF_ROUNDS = 100_000
+_HOOK_TIMEOUT = 300
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """The files written (`path`: the .p12, or the PEM directory) and the hook's outcome."""
+
+    address: str
+    format: str
+    path: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    fingerprint: str = ""
+    legacy: bool = False
+    hook_exit_code: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mailbox": self.address, "format": self.format, "legacy": self.legacy,
+                "path": str(self.path), "files": {k: str(v) for k, v in self.files.items()},
+                "fingerprint": self.fingerprint, "deploy_hook_exit_code": self.hook_exit_code}
+
+
+def held_key(session: Session, cert: Certificate) -> KeyRecord | None:
+    """Our key record for `cert` (by SPKI hash), or None."""
+    return session.scalars(select(KeyRecord).where(
+        col(KeyRecord.spki_sha256) == cert.spki_sha256)).first()
+
+
+def load_held_key(settings: Settings, key: KeyRecord, *, passphrase: bytes | None) -> PrivateKey:
+    """Read and decrypt a key file (permissions checked); PassphraseError when wrong."""
+    path = Path(key.path)
+    if not path.is_absolute():
+        path = settings.home / path
+    return load_key(read_private_file(path), passphrase=passphrase if key.encrypted else None,
+                    source=str(path))
+
+
+def _current(session: Session, address: str) -> tuple[Mailbox, Certificate]:
+    mailbox = session.scalars(select(Mailbox).where(col(Mailbox.address) == address)).first()
+    if mailbox is None:
+        raise NotFoundError(f"no mailbox {address}")
+    cert = session.scalars(select(Certificate).join(
+        Binding, col(Binding.certificate_id) == col(Certificate.id)).where(
+        col(Binding.mailbox_id) == mailbox.id,
+        col(Binding.role) == str(BindingRole.CURRENT))).first()
+    if cert is None:
+        raise NotFoundError(f"mailbox {address} has no current certificate")
+    return mailbox, cert
+
+
+def _chain(session: Session, cert: Certificate) -> list[x509.Certificate]:
+    """Issuers from the CA store, leaf's issuer first, up to a self-issued root."""
+    out: list[x509.Certificate] = []
+    issuer, aki = cert.issuer, cert.aki
+    for _ in range(8):  # IGC Santé paths are 2 CAs deep; stop on loops
+        query = select(CACertificate).where(col(CACertificate.subject) == issuer)
+        if aki:
+            query = query.where(col(CACertificate.ski) == aki)
+        ca = session.scalars(query).first()
+        if ca is None:
+            break
+        out.append(x509.load_der_x509_certificate(ca.der))
+        if ca.subject == ca.issuer:
+            break
+        issuer, aki = ca.issuer, ca.aki
+    return out
+
+
+def _output(out: Path | None, default: Path, *, directory: bool) -> Path:
+    """The resolved output path (module docstring); InputError on a surprising one."""
+    if out is None:
+        default.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if directory:
+            default.mkdir(exist_ok=True, mode=0o700)
+        return default
+    # Resolve symlinks and `..` in the directory part, so the files land where the
+    # operator can see they land; the last component itself is never followed.
+    parent = out.expanduser().parent.resolve()
+    if not parent.is_dir():
+        raise InputError(f"the directory {parent} does not exist", source=out)
+    path = parent / out.name
+    if directory:
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            raise InputError("not a directory (PEM export writes a directory)", source=out)
+        path.mkdir(exist_ok=True, mode=0o700)
+    elif path.is_dir():
+        raise InputError("is a directory (PKCS#12 export writes one file)", source=out)
+    return path
+
+
+def _write_0600(path: Path, data: bytes, *, force: bool) -> None:
+    if os.path.lexists(path) and not force:
+        raise InputError("already exists (use --force to overwrite)", source=path)
+    tmp = path.with_name(f".{path.name}.certmgr-tmp-{os.getpid()}-{secrets.token_hex(8)}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(tmp, flags, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise StoreError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def _p12(address: str, key: PrivateKey, cert: x509.Certificate, cas: list[x509.Certificate],
+         *, password: bytes, legacy: bool) -> bytes:
+    builder = serialization.PrivateFormat.PKCS12.encryption_builder()
+    if legacy:
+        builder = builder.key_cert_algorithm(
+            pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(hashes.SHA1())  # noqa: S303 - the legacy profile asked for
+    else:
+        builder = builder.kdf_rounds(_P12_KDF_ROUNDS).key_cert_algorithm(
+            pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(hashes.SHA256())
+    return pkcs12.serialize_key_and_certificates(
+        address.encode(), key, cert, cas or None, builder.build(password))
+
+
+def _run_hook(command: str, files: dict[str, Path], address: str) -> int:
+    argv = shlex.split(command)
+    if not argv:
+        raise InputError("the deploy hook is empty")
+    env = dict(os.environ)
+    env["CERTMGR_MAILBOX"] = address
+    for kind in ("cert", "key", "p12", "chain"):
+        name = f"CERTMGR_EXPORT_{kind.upper()}"
+        env.pop(name, None)
+        if kind in files:
+            env[name] = str(files[kind])
+    try:
+        done = subprocess.run(argv, env=env, check=False, timeout=_HOOK_TIMEOUT)
+    except FileNotFoundError:
+        return 127
+    except subprocess.TimeoutExpired:
+        return 124
+    return done.returncode
+
+
+def export_mailbox(*, store: Store, settings: Settings, address: str, passphrase: bytes | None,
+                   at: dt.datetime, actor: str, fmt: str = "p12",
+                   export_password: bytes | None = None, legacy: bool = False,
+                   chain: bool = True, out: Path | None = None, force: bool = False,
+                   deploy_hook: str | None = None) -> ExportResult:
+    """Export the current certificate (+ chain) and key of `address` (module docstring).
+
+    `passphrase` decrypts the stored key; `export_password` protects the export (the
+    key passphrase when None). Raises NotFoundError (no mailbox, no current certificate,
+    no key of ours for it), PassphraseError, InputError (file exists, bad format).
+    """
+    if fmt not in FORMATS:
+        raise InputError(f"unknown export format {fmt!r} (choose one of: {', '.join(FORMATS)})")
+    wanted = normalize_address(address)
+    password = export_password or passphrase
+    if not password:
+        raise PassphraseError("an export password is needed")
+    with store.sessions() as session:
+        _, row = _current(session, wanted)
+        record = held_key(session, row)
+        if record is None:
+            raise NotFoundError(f"no private key here for the current certificate of {wanted} "
+                                f"({row.fingerprint_sha256[:16]}...)")
+        cas = _chain(session, row) if chain else []
+    key = load_held_key(settings, record, passphrase=passphrase)
+    cert = x509.load_der_x509_certificate(row.der)
+    files: dict[str, Path] = {}
+    if fmt == "p12":
+        path = _output(out, settings.home / "export" / f"{wanted}.p12", directory=False)
+        _write_0600(path, _p12(wanted, key, cert, cas, password=password, legacy=legacy),
+                    force=force)
+        files["p12"] = path
+    else:
+        path = _output(out, settings.home / "export" / wanted, directory=True)
+        pem = serialization.Encoding.PEM
+        planned = {"cert": (path / "cert.pem", cert.public_bytes(pem)),
+                   "key": (path / "key.pem", encrypt_key(key, passphrase=password))}
+        if cas:
+            planned["chain"] = (path / "chain.pem", b"".join(c.public_bytes(pem) for c in cas))
+        if not force:  # refuse before writing anything
+            for target, _ in planned.values():
+                if os.path.lexists(target):
+                    raise InputError("already exists (use --force to overwrite)", source=target)
+        for kind, (target, data) in planned.items():
+            _write_0600(target, data, force=force)
+            files[kind] = target
+    code = _run_hook(deploy_hook, files, wanted) if deploy_hook else None
+    with store.transaction() as session:
+        append_event(session, actor=actor, action="exported", at=at, object_type="mailbox",
+                     object_id=wanted, details={
+                         "format": fmt, "legacy": legacy, "chain": len(cas),
+                         "fingerprint": row.fingerprint_sha256,
+                         "files": {k: str(v) for k, v in files.items()},
+                         # the program only: arguments may carry credentials
+                         "deploy_hook": shlex.split(deploy_hook)[0] if deploy_hook else None,
+                         "deploy_hook_exit_code": code})
+    return ExportResult(wanted, fmt, path, files, row.fingerprint_sha256, legacy, code)

@@ -1,0 +1,208 @@
+"""The commands end to end: csr new, order, import, export (p12/pem, hook), revocation code,
+and SIGKILL safety of `csr new`."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import pkcs12
+from sqlmodel import select
+
+from certmgr.store.models import AuditEvent, KeyRecord, Renewal, RevocationCode
+from certmgr.store.session import Store
+
+from .conftest import ADDRESS, PASSPHRASE, Invoke, issue, write_cert
+
+EXPORT_PASSWORD = "export-pw-1"
+
+
+@pytest.fixture
+def active(store: Store, cli: Invoke, tmp_path: Path) -> Store:
+    """A mailbox whose renewal went CSR -> ORDERED -> ACTIVE through the CLI."""
+    made = cli("csr", "new", ADDRESS, "--json")
+    assert made.code == 0, made.err
+    csr_path = Path(made.json()["csr_path"])
+    assert "Demander un certificat" in " ".join(made.json()["next_steps"])
+    marked = cli("order", "mark", ADDRESS, "--ref", "ANS-77", "--json")
+    assert marked.code == 0, marked.err
+    assert marked.json()["state"] == "ORDERED"
+    again = cli("order", "mark", ADDRESS)
+    assert again.code == 2
+    assert "cannot become ORDERED" in again.err
+    cert_file = write_cert(issue(csr_path.read_bytes()), tmp_path / "download.crt")
+    imported = cli("import", cert_file, "--json")
+    assert imported.code == 0, imported.err
+    listed = cli("order", "list", "--all", "--json")
+    assert [r["state"] for r in listed.json()] == ["ACTIVE"]
+    return store
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+class TestExport:
+    """PKCS#12 modern and legacy, PEM, overwrite refusal, deploy hook."""
+
+    @pytest.mark.parametrize("legacy", [False, True])
+    def test_p12_opens_with_cryptography_and_openssl(self, active: Store, cli: Invoke,
+                                                     tmp_path: Path, legacy: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CERTMGR_EXPORT_PASSWORD", EXPORT_PASSWORD)
+        out = tmp_path / "out.p12"
+        args = ["export", ADDRESS, "--format", "p12", "--chain", "--out", out, "--json"]
+        done = cli(*args, *(["--legacy-p12"] if legacy else []))
+        assert done.code == 0, done.err
+        assert _mode(out) == 0o600
+        key, cert, cas = pkcs12.load_key_and_certificates(out.read_bytes(),
+                                                          EXPORT_PASSWORD.encode())
+        assert key is not None
+        assert cert is not None
+        assert len(cas) == 2  # ACI-EL-ORG and ACR-EL
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            pytest.skip("no openssl")
+        base = [openssl, "pkcs12", "-info", "-noout", "-in", str(out),
+                "-passin", f"pass:{EXPORT_PASSWORD}"]
+        plain = subprocess.run(base, capture_output=True, check=False)
+        with_legacy = subprocess.run([*base, "-legacy"], capture_output=True, check=False)
+        assert with_legacy.returncode == 0, with_legacy.stderr
+        if legacy:
+            # 3DES is in OpenSSL 3's default provider: `-legacy` is not even needed (RC2
+            # would need it); both ways must open it.
+            assert plain.returncode == 0, plain.stderr
+            assert b"pbeWithSHA1And3-KeyTripleDES-CBC" in plain.stderr
+        else:
+            assert plain.returncode == 0, plain.stderr
+            assert b"AES-256-CBC" in plain.stderr
+        refused = cli(*args)
+        assert refused.code == 2
+        assert "already exists" in refused.err
+        assert cli(*args, "--force").code == 0
+
+    def test_pem_and_deploy_hook(self, active: Store, cli: Invoke, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CERTMGR_EXPORT_PASSWORD", EXPORT_PASSWORD)
+        seen = tmp_path / "seen.txt"
+        hook = tmp_path / "hook.py"
+        hook.write_text("import os, sys\n"
+                        f"open({str(seen)!r}, 'w').write('\\n'.join(os.environ.get(n, '-') "
+                        "for n in ('CERTMGR_MAILBOX', 'CERTMGR_EXPORT_CERT', "
+                        "'CERTMGR_EXPORT_KEY', 'CERTMGR_EXPORT_P12')))\n"
+                        "sys.exit(int(sys.argv[1]))\n")
+        outdir = tmp_path / "pem"
+        done = cli("export", ADDRESS, "--format", "pem", "--out", outdir, "--json",
+                   "--deploy-hook", f"{sys.executable} {hook} 0")
+        assert done.code == 0, done.err
+        assert done.json()["deploy_hook_exit_code"] == 0
+        mailbox, cert, key, p12 = seen.read_text().splitlines()
+        assert (mailbox, Path(cert), Path(key), p12) == (
+            ADDRESS, outdir / "cert.pem", outdir / "key.pem", "-")
+        assert _mode(outdir / "key.pem") == 0o600
+        assert b"ENCRYPTED PRIVATE KEY" in (outdir / "key.pem").read_bytes()
+        failed = cli("export", ADDRESS, "--format", "pem", "--out", outdir, "--force",
+                     "--deploy-hook", f"{sys.executable} {hook} 5")
+        assert failed.code == 1
+        assert "exited with code 5" in failed.err
+
+
+class TestRevocationCode:
+    """Stored encrypted, revealed on request only, every reveal audited."""
+
+    def test_set_and_reveal(self, active: Store, cli: Invoke,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO("RC-SECRET-1234\n"))
+        assert cli("order", "revocation-code", ADDRESS, "--set").code == 0
+        with active.sessions() as session:
+            row = session.scalars(select(RevocationCode)).one()
+            assert b"RC-SECRET-1234" not in row.ciphertext
+        shown = cli("order", "revocation-code", ADDRESS, "--reveal", "--json")
+        assert shown.code == 0, shown.err
+        assert shown.json()["revocation_code"] == "RC-SECRET-1234"
+        monkeypatch.setenv("CERTMGR_PASSPHRASE", "not the passphrase")
+        assert cli("order", "revocation-code", ADDRESS, "--reveal").code == 2
+        with active.sessions() as session:
+            events = session.scalars(select(AuditEvent)).all()
+        assert [e.action for e in events].count("revocation_code.revealed") == 1
+        assert all("RC-SECRET" not in str(e.details) for e in events)
+
+
+class TestCrashSafety:
+    """SIGKILL during `csr new`: no row without its key file, no partial key file."""
+
+    @pytest.mark.parametrize("point", ["keyfile:mid-write", "keyfile:before-rename",
+                                       "keyfile:after-rename"])
+    def test_sigkill(self, store: Store, home: Path, point: str) -> None:
+        env = {**os.environ, "CERTMGR_FAULT": point, "CERTMGR_PASSPHRASE": PASSPHRASE}
+        env.pop("CERTMGR_DB", None)
+        done = subprocess.run([sys.executable, "-m", "certmgr", "--home", str(home), "csr",
+                               "new", ADDRESS], env=env, capture_output=True, check=False,
+                              timeout=120)
+        assert done.returncode == -signal.SIGKILL, done.stderr
+        with store.sessions() as session:
+            assert session.scalars(select(KeyRecord)).all() == []
+            assert session.scalars(select(Renewal)).all() == []
+        finals = [p for p in (home / "keys").iterdir() if not p.name.startswith(".")]
+        for path in finals:  # only after the rename: the complete, encrypted key
+            assert path.read_bytes().rstrip().endswith(b"-----END ENCRYPTED PRIVATE KEY-----")
+        assert bool(finals) == (point == "keyfile:after-rename")
+
+
+class TestCommands:
+    """Exit codes, human and --json output of `csr new` and `order`."""
+
+    def test_csr_new_human_output_and_usage(self, store: Store, cli: Invoke) -> None:
+        assert cli("csr", "new").code == 2
+        assert cli("csr", "new", ADDRESS, "--due").code == 2
+        made = cli("csr", "new", ADDRESS)
+        assert made.code == 0, made.err
+        assert "Sur le portail ANS (https://pro.esante.gouv.fr)" in made.out
+        assert f"certmgr order mark {ADDRESS} --ref" in made.out
+        again = cli("csr", "new", ADDRESS)
+        assert again.code == 2
+        assert "already has renewal" in again.err
+
+    def test_from_csv_reports_each_row(self, store: Store, cli: Invoke, tmp_path: Path,
+                                       ) -> None:
+        listed = tmp_path / "renew.csv"
+        listed.write_text(f"comment,address\nx,{ADDRESS}\ny,nobody@nowhere.fr\n",
+                          encoding="utf-8")
+        done = cli("csr", "new", "--from-csv", listed, "--json")
+        assert done.code == 1
+        report = done.json()
+        assert (report["created"], report["failed"]) == (1, 1)
+        by_address = {i["address"]: i["status"] for i in report["items"]}
+        assert by_address == {ADDRESS: "created", "nobody@nowhere.fr": "failed"}
+
+    def test_order_list_flags_stale_orders(self, store: Store, cli: Invoke) -> None:
+        assert cli("csr", "new", ADDRESS).code == 0
+        assert cli("order", "mark", ADDRESS, "--ref", "R-9").code == 0
+        fresh = cli("order", "list", "--json")
+        assert fresh.code == 0
+        assert [(r["state"], r["order_ref"], r["stale"]) for r in fresh.json()] == [
+            ("ORDERED", "R-9", False)]
+        stale = cli("order", "list", "--stale-days", "0")
+        assert stale.code == 1
+        assert "ORDERED MORE THAN 0 DAYS AGO" in stale.out
+        assert cli("order", "reject", ADDRESS, "--reason", "bad OU").code == 0
+        assert cli("order", "abandon", ADDRESS).code == 2  # nothing open any more
+        assert cli("order", "list", "--json").json() == []
+
+    def test_export_refuses_a_missing_directory(self, active: Store, cli: Invoke,
+                                                tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("CERTMGR_EXPORT_PASSWORD", EXPORT_PASSWORD)
+        missing = tmp_path / "nowhere" / "out.p12"
+        done = cli("export", ADDRESS, "--out", missing)
+        assert done.code == 2
+        assert "does not exist" in done.err
+        assert not missing.parent.exists()
+        assert cli("order", "revocation-code", ADDRESS, "--set", "--reveal").code == 2
