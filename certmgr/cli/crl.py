@@ -1,4 +1,4 @@
-"""`certmgr crl import|list`: the CRL store.
+"""`certmgr crl import|list|refresh`: the CRL store.
 
 Exit codes: 0 ok; 1 a file was rejected (`crl import`); 2 bad usage; 3 the store failed.
 A CRL whose issuer CA is not in the store is kept, unverified, and is not a rejection.
@@ -54,3 +54,34 @@ def list_cmd(app: AppContext, current_only: bool, as_json: bool) -> int:
                    f"#{number:<6} {v.entries:>6} entries  {flags:<24} {v.issuer}")
     click.echo(f"{len(views)} CRL(s)")
     return ExitCode.OK
+
+
+@crl.command("refresh")
+@json_option
+@pass_app
+def refresh_cmd(app: AppContext, as_json: bool) -> int:
+    """Download the CRLs of the inventory (allow-listed hosts only) and store the valid ones.
+
+    Exit 0 when every URL gave a valid CRL (or was skipped: LDAP), 1 otherwise; a failed
+    or invalid download keeps the last valid CRL.
+    """
+    from certmgr.fetch.http import HttpFetcher  # noqa: PLC0415
+    from certmgr.fetch.policy import UrlPolicy  # noqa: PLC0415
+    from certmgr.services.crl_refresh import refresh_crls  # noqa: PLC0415
+    from certmgr.store.audit import os_user  # noqa: PLC0415
+    from certmgr.store.session import open_store  # noqa: PLC0415
+
+    settings = app.settings
+    with open_store(settings) as store, HttpFetcher(now=app.clock.now) as fetcher:
+        report = refresh_crls(store=store, fetcher=fetcher,
+                              policy=UrlPolicy.for_crls(settings.crl_hosts),
+                              at=app.clock.now(), actor=os_user(),
+                              extra_urls=settings.extra.get("crl_urls", ()))
+    if as_json:
+        echo_json(report.to_json())
+    else:
+        for o in report.outcomes:
+            tail = "" if o.detail is None else f"  ({o.detail})"
+            click.echo(f"{o.status:<8} {o.url}{tail}")
+        click.echo(f"{len(report.outcomes)} URL(s)")
+    return ExitCode.OK if report.ok else ExitCode.FINDING

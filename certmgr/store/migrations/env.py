@@ -11,11 +11,17 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from certmgr.store import models_alerts  # noqa: F401 - registers the monitoring tables
 from certmgr.store.engine import make_engine
 from certmgr.store.models import StoreModel
 
 config = context.config
 target_metadata = StoreModel.metadata
+
+
+def _include_name(name: str | None, type_: str, _parents: object) -> bool:
+    # APScheduler creates and owns its job store table.
+    return not (type_ == "table" and name == "apscheduler_jobs")
 
 
 def _run(connection: Connection) -> None:
@@ -24,6 +30,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=_include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,156 @@
+"""The scheduled jobs, as plain functions: `job(settings, *, now) -> details`.
+
+Each job opens the store, does one use case, and records a `JobRun` (started at
+`now`, finished `now` plus the time it took; `ok`, the error, JSON details). A
+failure is recorded and re-raised as `JobError` with one line naming the job. The
+scheduler, `certmgr jobs run NAME` and the tests call the same functions; only
+the scheduler reads the clock. `channels` / `fetcher` may be injected (tests); by
+default they are built from the settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from certmgr.errors import CertmgrError, JobError
+from certmgr.services.alert_channels import alert_lang, build_channels
+from certmgr.services.alerts import AlertPolicy, dispatch, evaluate_alerts, send_digest
+from certmgr.store.models_alerts import JobRun
+from certmgr.store.session import open_store
+
+if TYPE_CHECKING:
+    from certmgr.channels.base import Channel
+    from certmgr.config import Settings
+    from certmgr.fetch.http import Fetcher
+    from certmgr.store.session import Store
+
+__all__ = ["ACTOR", "JOBS", "alerts", "crl_refresh", "digest", "heartbeat", "run_job", "scan"]
+
+ACTOR = "certmgr-serve"
+Job = Callable[..., dict[str, Any]]
+
+
+def _recorded(name: str, settings: Settings, now: dt.datetime,
+              work: Callable[[Store], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        store = open_store(settings)
+    except CertmgrError as exc:
+        raise JobError(f"job {name}: cannot open the store: {exc}") from exc
+    with store:
+        with store.transaction() as session:
+            run = JobRun(job=name, started_at=now)
+            session.add(run)
+        start = time.perf_counter()
+        try:
+            details = work(store)
+        except Exception as exc:
+            _finish(store, run, now + dt.timedelta(seconds=time.perf_counter() - start),
+                    ok=False, error=f"{type(exc).__name__}: {exc}", details={})
+            raise JobError(f"job {name} failed: {exc}") from exc
+        details["duration_seconds"] = round(time.perf_counter() - start, 3)
+        _finish(store, run, now + dt.timedelta(seconds=details["duration_seconds"]), ok=True,
+                error=None, details=details)
+    return details
+
+
+def _finish(store: Store, run: JobRun, finished: dt.datetime, *, ok: bool, error: str | None,
+            details: dict[str, Any]) -> None:
+    with store.transaction() as session:
+        row = session.get(JobRun, run.id)
+        if row is None:  # pragma: no cover - the row was committed above
+            return
+        row.finished_at, row.ok, row.error = finished, ok, error
+        row.details = details
+        session.add(row)
+
+
+def crl_refresh(settings: Settings, *, now: dt.datetime, fetcher: Fetcher | None = None,
+                ) -> dict[str, Any]:
+    """Download the CRLs (`certmgr.services.crl_refresh`); fails when any URL failed."""
+    from certmgr.fetch.http import HttpFetcher  # noqa: PLC0415 - httpx only when used
+    from certmgr.fetch.policy import UrlPolicy  # noqa: PLC0415
+    from certmgr.services.crl_refresh import refresh_crls  # noqa: PLC0415
+
+    def work(store: Store) -> dict[str, Any]:
+        owned = fetcher is None
+        active = fetcher or HttpFetcher(now=lambda: now)
+        try:
+            report = refresh_crls(store=store, fetcher=active,
+                                  policy=UrlPolicy.for_crls(settings.crl_hosts), at=now,
+                                  actor=ACTOR, extra_urls=settings.extra.get("crl_urls", ()))
+        finally:
+            if owned and isinstance(active, HttpFetcher):
+                active.close()
+        failed = [o for o in report.outcomes if not o.ok]
+        if failed:
+            raise JobError("; ".join(f"{o.url}: {o.status} ({o.detail})" for o in failed))
+        return {"urls": len(report.outcomes)}
+
+    return _recorded("crl_refresh", settings, now, work)
+
+
+def scan(settings: Settings, *, now: dt.datetime) -> dict[str, Any]:
+    """Re-validate every mailbox (`certmgr.services.scan.scan`)."""
+    from certmgr.services.scan import scan as run_scan  # noqa: PLC0415
+    from certmgr.services.status import Thresholds  # noqa: PLC0415
+
+    def work(store: Store) -> dict[str, Any]:
+        report = run_scan(store=store, at=now, actor=ACTOR,
+                          thresholds=Thresholds.from_settings(settings))
+        return {"scanned": report.scanned, "counts": {str(k): v for k, v in
+                                                       report.counts.items()}}
+
+    return _recorded("scan", settings, now, work)
+
+
+def alerts(settings: Settings, *, now: dt.datetime,
+           channels: Sequence[Channel] | None = None) -> dict[str, Any]:
+    """Evaluate the alerts and tell each once (`certmgr.services.alerts`)."""
+    def work(store: Store) -> dict[str, Any]:
+        events = evaluate_alerts(
+            store=store, at=now, thresholds=settings.alert_thresholds,
+            order_pending_days=int(settings.extra.get("order_pending_days", 14)))
+        report = dispatch(store=store, channels=channels or build_channels(
+            settings, now=lambda: now), events=events, at=now, lang=alert_lang(settings),
+            policy=AlertPolicy.from_settings(settings), actor=ACTOR)
+        return {"events": len(events), **report.to_json()}
+
+    return _recorded("alerts", settings, now, work)
+
+
+def digest(settings: Settings, *, now: dt.datetime,
+           channels: Sequence[Channel] | None = None) -> dict[str, Any]:
+    """Send the daily digest of everything that holds now, per recipient."""
+    def work(store: Store) -> dict[str, Any]:
+        events = evaluate_alerts(
+            store=store, at=now, thresholds=settings.alert_thresholds,
+            order_pending_days=int(settings.extra.get("order_pending_days", 14)))
+        report = send_digest(store=store, channels=channels or build_channels(
+            settings, now=lambda: now), events=events, at=now, lang=alert_lang(settings),
+            policy=AlertPolicy.from_settings(settings), tz=settings.timezone, actor=ACTOR)
+        return {"events": len(events), **report.to_json()}
+
+    return _recorded("digest", settings, now, work)
+
+
+def heartbeat(settings: Settings, *, now: dt.datetime) -> dict[str, Any]:
+    """Record that the service is alive (a JobRun with the host and pid)."""
+    return _recorded("heartbeat", settings, now,
+                     lambda _store: {"host": socket.gethostname(), "pid": os.getpid()})
+
+
+JOBS: dict[str, Job] = {"crl_refresh": crl_refresh, "scan": scan, "alerts": alerts,
+                        "digest": digest, "heartbeat": heartbeat}
+
+
+def run_job(name: str, settings: Settings, *, now: dt.datetime) -> dict[str, Any]:
+    """Run job `name` now; JobError for an unknown name or a failure."""
+    job = JOBS.get(name)
+    if job is None:
+        raise JobError(f"unknown job {name!r} (one of {', '.join(JOBS)})")
+    return job(settings, now=now)

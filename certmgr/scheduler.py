@@ -1,0 +1,179 @@
+"""APScheduler 3 wiring: which job runs when. The jobs themselves are `certmgr.jobs`.
+
+- Job store: `SQLAlchemyJobStore` on the inventory database (table `apscheduler_jobs`,
+  created and owned by APScheduler), so schedules and next run times survive restarts.
+- Time zone: `settings.timezone` (Europe/Paris).
+- Defaults: `coalesce=True` (missed runs collapse into one), `max_instances=1`,
+  `misfire_grace_time=3600`.
+- Schedules: CRL refresh once a day at a per-installation minute between 07:15 and
+  08:00 (`JitteredDailyTrigger` seeded by `installation_id`), followed by a scan, and
+  again 5 minutes after the earliest current CRL's nextUpdate; alerts at 08:30; the
+  digest at 08:45; a heartbeat every 5 minutes. `[schedule]` in config.toml overrides
+  any of them with a crontab line (`alerts = "30 8 * * 1-5"`) or `"every N s"`.
+- Catch-up: `start` runs once every stored job whose run time passed while no
+  scheduler was running (downtime), then resumes the normal schedule.
+
+Scheduled callables take only text arguments (home, db URL) and reload the settings,
+so a job stored in the database never holds stale configuration; they read the clock
+(they are entry points).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlmodel import col, select
+
+from certmgr.clock import SystemClock
+from certmgr.config import load_settings
+from certmgr.errors import ConfigError
+from certmgr.store.engine import make_engine
+from certmgr.store.models import Crl
+from certmgr.triggers import JitteredDailyTrigger, next_after_next_update
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
+
+    from certmgr.config import Settings
+
+__all__ = ["JOB_DEFAULTS", "NEXT_UPDATE_JOB", "build_scheduler", "describe_jobs",
+           "installation_id", "run_scheduled", "schedule_jobs", "schedule_next_update_refresh",
+           "start"]
+
+log = logging.getLogger("certmgr.scheduler")
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
+_EVERY = re.compile(r"^every\s+(\d+)\s*s$")
+NEXT_UPDATE_JOB = "crl_refresh_next_update"
+
+
+def installation_id(home: Path) -> str:
+    """This installation's id (`<home>/installation-id`, created on first use): the seed
+    that spreads CRL downloads between installations."""
+    path = home / "installation-id"
+    try:
+        value = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        value = ""
+    if not value:
+        home.mkdir(parents=True, exist_ok=True)
+        value = uuid.uuid4().hex
+        path.write_text(value + "\n", encoding="ascii")
+    return value
+
+
+def run_scheduled(name: str, home: str, db_url: str) -> None:
+    """What the scheduler calls: reload the settings, read the clock, run job `name`
+    (`crl_refresh` is followed by a scan, and schedules the next-update refresh)."""
+    from certmgr import jobs  # noqa: PLC0415 - the services load only in the service
+
+    settings = load_settings(home=home, db_url=db_url)
+    now = SystemClock().now()
+    log.info("job %s starting", name, extra={"job": name})
+    try:
+        if name == "crl_refresh":
+            try:
+                jobs.crl_refresh(settings, now=now)
+            finally:  # scan right after each refresh, even a partly failed one
+                jobs.scan(settings, now=SystemClock().now())
+        else:
+            jobs.run_job(name, settings, now=now)
+    except Exception:
+        log.exception("job %s failed", name, extra={"job": name})
+        raise
+    log.info("job %s done", name, extra={"job": name})
+
+
+def _trigger(settings: Settings, name: str, default: BaseTrigger) -> BaseTrigger:
+    spec = settings.extra.get("schedule", {}).get(name)
+    if spec is None:
+        return default
+    text = str(spec).strip()
+    every = _EVERY.match(text)
+    try:
+        if every:
+            return IntervalTrigger(seconds=int(every.group(1)), timezone=settings.timezone)
+        return CronTrigger.from_crontab(text, timezone=settings.timezone)
+    except ValueError as exc:
+        raise ConfigError(f"[schedule] {name}: {exc}", source=settings.config_file) from exc
+
+
+def _triggers(settings: Settings) -> dict[str, BaseTrigger]:
+    tz = settings.timezone
+    return {
+        "crl_refresh": _trigger(settings, "crl_refresh", JitteredDailyTrigger(
+            seed=installation_id(settings.home), timezone=tz)),
+        "alerts": _trigger(settings, "alerts", CronTrigger(hour=8, minute=30, timezone=tz)),
+        "digest": _trigger(settings, "digest", CronTrigger(hour=8, minute=45, timezone=tz)),
+        "heartbeat": _trigger(settings, "heartbeat", IntervalTrigger(minutes=5, timezone=tz)),
+    }
+
+
+def build_scheduler(settings: Settings) -> BackgroundScheduler:
+    """A scheduler with the database job store, not started and without jobs."""
+    engine = make_engine(settings.db_url)
+    return BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(engine=engine)},
+                               job_defaults=dict(JOB_DEFAULTS), timezone=settings.timezone)
+
+
+def schedule_jobs(scheduler: BackgroundScheduler, settings: Settings) -> None:
+    """Add (or replace) every job; the scheduler must be started (paused is fine)."""
+    args = [str(settings.home), settings.db_url]
+    for name, trigger in _triggers(settings).items():
+        scheduler.add_job(run_scheduled, trigger=trigger, args=[name, *args], id=name,
+                          name=name, replace_existing=True)
+
+
+def schedule_next_update_refresh(scheduler: BackgroundScheduler, settings: Settings, *,
+                                 now: dt.datetime) -> dt.datetime | None:
+    """A one-off refresh 5 minutes after the earliest future nextUpdate of a current CRL."""
+    engine = make_engine(settings.db_url)
+    try:
+        with engine.connect() as conn:
+            earliest = conn.execute(select(Crl.next_update).where(
+                col(Crl.is_current).is_(True), col(Crl.next_update) > now).order_by(
+                col(Crl.next_update)).limit(1)).scalar()
+    finally:
+        engine.dispose()
+    if earliest is None:
+        return None
+    when = next_after_next_update(earliest)
+    scheduler.add_job(run_scheduled, trigger=DateTrigger(run_date=when),
+                      args=["crl_refresh", str(settings.home), settings.db_url],
+                      id=NEXT_UPDATE_JOB, name=NEXT_UPDATE_JOB, replace_existing=True)
+    return when
+
+
+def start(settings: Settings, *, now: dt.datetime, paused: bool = False
+          ) -> tuple[BackgroundScheduler, list[str]]:
+    """Start a scheduler with every job; run once (now) each stored job whose time passed
+    during downtime. Returns the scheduler and the names of the jobs caught up."""
+    scheduler = build_scheduler(settings)
+    scheduler.start(paused=True)
+    missed = [job.id for job in scheduler.get_jobs()
+              if job.next_run_time is not None and job.next_run_time < now]
+    schedule_jobs(scheduler, settings)
+    schedule_next_update_refresh(scheduler, settings, now=now)
+    for job_id in missed:
+        if scheduler.get_job(job_id) is not None:
+            scheduler.modify_job(job_id, next_run_time=now)
+            log.info("catching up job %s missed during downtime", job_id,
+                     extra={"job": job_id})
+    if not paused:
+        scheduler.resume()
+    return scheduler, missed
+
+
+def describe_jobs(scheduler: BackgroundScheduler) -> list[dict[str, Any]]:
+    """Every job: id, trigger and next run time (for `certmgr jobs`)."""
+    return [{"job": job.id, "trigger": str(job.trigger), "next_run": job.next_run_time}
+            for job in sorted(scheduler.get_jobs(), key=lambda j: j.id)]
