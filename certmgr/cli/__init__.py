@@ -34,6 +34,17 @@ COMMANDS: dict[str, str] = {
     "import": "certmgr.cli.importcmd:import_cmd",
     "trust": "certmgr.cli.trust:trust",
     "crl": "certmgr.cli.crl:crl",
+    "probe": "certmgr.cli.probe:probe_cmd",
+    "audit": "certmgr.cli.audit:audit",
+    "doctor": "certmgr.cli.doctor:doctor",
+    "backup": "certmgr.cli.backup:backup_cmd",
+    "restore": "certmgr.cli.backup:restore_cmd",
+    "alerts": "certmgr.cli.alerts:alerts",
+    "check": "certmgr.cli.check:check_cmd",
+    "serve": "certmgr.cli.serve:serve_cmd",
+    "jobs": "certmgr.cli.jobs:jobs",
+    "order": "certmgr.cli.order:order",
+    "export": "certmgr.cli.export:export_cmd",
 }
 
 
@@ -52,7 +63,18 @@ SUMMARIES: dict[str, str] = {
     "tui": "Open the operator console.",
     "import": "Import certificates, chains, PKCS#7, PKCS#12 and CRLs.",
     "trust": "Trust anchors and CA certificates (ANS pins enforced).",
-    "crl": "Certificate revocation lists: import and list.",
+    "crl": "Certificate revocation lists: import, list and refresh.",
+    "probe": "Probe a mail server's TLS (STARTTLS, chain, IGC Santé profile, mutual TLS).",
+    "audit": "The tamper-evident audit trail: list and verify.",
+    "doctor": "Check permissions, schema, trust pins, CRL freshness, clock and audit chain.",
+    "backup": "Write an encrypted backup of the database and keys (SQLite).",
+    "restore": "Restore an encrypted backup into an empty home.",
+    "alerts": "Alerts sent, acknowledge or snooze, send a test message.",
+    "check": "Nagios/Icinga check of the inventory (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).",
+    "serve": "Run the monitoring service: scheduled CRL refresh, scan, alerts, metrics.",
+    "jobs": "Scheduled jobs and their next runs; `jobs run NAME` runs one now.",
+    "order": "The ANS order of a renewal: mark, list, reject, abandon, revocation code.",
+    "export": "Export a mailbox's certificate, chain and key (PEM or PKCS#12), deploy hook.",
 }
 
 
