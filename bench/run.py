@@ -55,16 +55,18 @@ def _pem_der(data: bytes) -> bytes:
 
 # ------------------------------------------------------------------ the engine, in-process
 def _read(path: str) -> bytes:
-    """A whole file through raw descriptors: ~7 µs against ~12 µs for `open().read()` (and
-    more for pathlib), which adds up over 10,000 files."""
+    """A whole file through raw descriptors: ~7 µs against ~11 µs for `open().read()` (and
+    more for pathlib), which adds up over 10,000 files. The first read asks for 8 KiB: a
+    certificate fits, and a larger buffer costs more to allocate than the read itself."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        parts: list[bytes] = []
+        first = os.read(fd, 1 << 13)
+        if len(first) < 1 << 13:  # a short read of a regular file: its end
+            return first
+        parts = [first]
         while chunk := os.read(fd, 1 << 16):
             parts.append(chunk)
-            if len(chunk) < 1 << 16:  # a short read of a regular file: its end
-                break
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return b"".join(parts)
     finally:
         os.close(fd)
 
@@ -117,15 +119,25 @@ def engine_once(data_dir: Path, crl_entries: int, processes: int, *,
     t2 = time.perf_counter()
     first = validator.validate_der(ders[0])  # the CRL signatures and the CA chain, once
     t3 = time.perf_counter()
+    before = _cpu(resource.RUSAGE_SELF)
     results = [first, *validator.validate_many(ders[1:], processes=processes)]
     t4 = time.perf_counter()
     valid = sum(r.valid for r in results)
     # CPU seconds, less noisy than wall time on a shared machine: the parent's, the workers'
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(
-        resource.RUSAGE_CHILDREN)
+    me, kids = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
+    # what idle cores would give: the serial part as measured, then the leaves' CPU time
+    # shared by the processes (other processes on the machine stretch wall time, much less
+    # CPU time)
+    leaves_cpu = me - before + kids
     return {"load": t1 - t0, "crl_index": t2 - t1, "first_leaf": t3 - t2,
             "leaves": t4 - t3, "total": t4 - t0, "valid": valid,
-            "cpu_parent": me.ru_utime + me.ru_stime, "cpu_workers": kids.ru_utime + kids.ru_stime}
+            "cpu_parent": me, "cpu_workers": kids, "cpu_leaves": leaves_cpu,
+            "idle_estimate": t3 - t0 + leaves_cpu / processes}
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _engine(args: argparse.Namespace, crl_entries: int, processes: int, *,
@@ -323,15 +335,20 @@ def report(r: dict[str, Any]) -> None:
               f"list/read files {p['load']:.3f}, CRL load+index {p['crl_index']:.3f}, "
               f"first leaf (CRL signatures, CA chain) {p['first_leaf']:.3f}, "
               f"other leaves {p['leaves']:.3f}; best total {p['min_total']:.3f} s; "
-              f"CPU s: parent {p['cpu_parent']:.2f}, workers {p['cpu_workers']:.2f}")
+              f"CPU s: parent {p['cpu_parent']:.2f}, workers {p['cpu_workers']:.2f}, "
+              f"leaves (all processes) {p['cpu_leaves']:.2f} = "
+              f"{p['cpu_leaves'] / n * 1e6:.0f} µs/leaf; "
+              f"idle-core estimate {p['idle_estimate']:.3f} s")
     print(f"ratios: openssl/engine {r['openssl'] / eng:.1f}, "
           f"engine/floor(all cores) {eng / r['floor_2core']:.2f}, "
           f"engine/floor(1 core) {eng / r['floor_1core']:.2f}, "
           f"CLI/engine {r['cli'] / eng:.2f}")
     if n == 10_000 and r["crl_entries"] == 100_000:
-        ok = eng <= 1.0 and eng / r["floor_2core"] <= 2.5
-        print(f"target (engine <= 1.0 s and <= 2.5 x the all-core floor): "
-              f"{'met' if ok else 'NOT met'}")
+        for label, t in (("median", eng), ("best", r["engine"]["min_total"]),
+                         ("idle-core estimate", r["engine"]["idle_estimate"])):
+            ok = t <= 1.0 and t / r["floor_2core"] <= 2.5
+            print(f"target (engine <= 1.0 s and <= 2.5 x the all-core floor), {label} "
+                  f"{t:.3f} s: {'met' if ok else 'NOT met'}")
 
 
 def main() -> None:

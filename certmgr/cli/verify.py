@@ -21,10 +21,13 @@ from certmgr.services.verify import VerifyReport, VerifyRequest, collect_batch, 
 __all__ = ["verify"]
 
 _FILE = click.Path(exists=False, dir_okay=False, path_type=Path)
+# CERT arguments accept directories at parse time so that the command, not click, says
+# what to do: click's own error is three lines of usage for a one-word mistake.
+_CERT = click.Path(exists=False, path_type=Path)
 
 
 @click.command()
-@click.argument("certs", nargs=-1, type=_FILE, metavar="[CERT]...")
+@click.argument("certs", nargs=-1, type=_CERT, metavar="[CERT]...")
 @click.option("--trust", "trust", multiple=True, type=_FILE, metavar="FILE",
               help="Trust anchors (roots; intermediates are used for path building). Repeatable.")
 @click.option("--untrusted", multiple=True, type=_FILE, metavar="FILE",
@@ -69,6 +72,11 @@ def verify(
         at = parse_instant(at_text) if at_text else app.clock.now()
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
+    for cert in certs:
+        if cert.is_dir():
+            err(f"error: {cert}: is a directory; use --batch {cert} to verify every "
+                "certificate file under it")
+            return ExitCode.USAGE
     files = list(certs)
     for directory in batch:
         files.extend(collect_batch(directory))

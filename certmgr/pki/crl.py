@@ -43,6 +43,8 @@ _KNOWN_ENTRY = frozenset(o.dotted_string for o in (
 )) | {"2.5.29.23"}  # holdInstructionCode
 _CERT_ISSUER = CRLEntryExtensionOID.CERTIFICATE_ISSUER.dotted_string
 _FAST_MIN_ENTRIES = 2_000
+_DER_TRUE = b"\x01\x01\xff"  # BOOLEAN TRUE: a `critical` flag (or a look-alike in a value)
+_CERT_ISSUER_DER = b"\x06\x03\x55\x1d\x1d"  # OID 2.5.29.29, certificateIssuer
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +93,7 @@ class CrlIndex:
         self._name: str | None = None
         self._tbs: bytes | None = None
         self._entries: dict[int, list[RevokedEntry]] = {}
-        self._der_entries: dict[int, int] = {}
+        self._der_entries: dict[bytes, int] = {}
         try:
             self._read_extensions()
             # (read through getattr: mypy cannot see that _read_extensions sets it)
@@ -186,24 +188,31 @@ class CrlIndex:
             tag, j, length = _hdr(b, i)
         if tag != 0x30:
             return True  # crlExtensions only: no entries
-        out: dict[int, int] = {}
+        start, rend = j, j + length
+        # serial (its DER content: cryptography refused the CRL unless every serial is
+        # minimally encoded, so equal bytes are equal numbers) -> offset of the entry
+        out: dict[bytes, int] = {}
         blobs: set[bytes] = set()
-        frm = int.from_bytes
-        i, rend = j, j + length
+        plain = b.find(_DER_TRUE, start, rend) < 0 and b.find(_CERT_ISSUER_DER, start, rend) < 0
+        i = start
+        if plain:  # the common shape, inlined: short entries (< 128 bytes), no extensions read
+            while i < rend and not (size := b[i + 1]) & 0x80:
+                out[b[i + 4 : i + 4 + b[i + 3]]] = i
+                i += 2 + size
         while i < rend:
             size = b[i + 1]
             if size < 0x80:
-                s, e = i + 2, i + 2 + size
+                s = i + 2
+                e = s + size
             else:
-                n = size & 0x7F
-                s = i + 2 + n
-                e = s + frm(b[i + 2 : s], "big")
-            sl = b[s + 1]
-            k = s + 2 + sl
-            out[frm(b[s + 2 : k], "big", signed=True)] = i
-            t = k + 2 + b[k + 1]
-            if t < e:
-                blobs.add(b[t:e])
+                s = i + 2 + (size & 0x7F)
+                e = s + int.from_bytes(b[i + 2 : s], "big")
+                if b[s + 1] & 0x80:  # a serial of 128 bytes or more: the full parser decides
+                    return False
+            k = s + 2 + b[s + 1]
+            out[b[s + 2 : k]] = i
+            if not plain and k + 2 + b[k + 1] < e:  # entry extensions: read each kind once
+                blobs.add(b[k + 2 + b[k + 1] : e])
             i = e
         for blob in blobs:
             for ext in a509.Extensions.load(blob):
@@ -218,7 +227,9 @@ class CrlIndex:
     def lookup(self, serial: int, issuer_key: names.NameKey) -> RevokedEntry | None:
         """The entry for certificate (`issuer_key`, `serial`), or None when not listed."""
         if self._der_entries:
-            off = self._der_entries.get(serial)
+            n = serial if serial >= 0 else ~serial
+            off = self._der_entries.get(serial.to_bytes(n.bit_length() // 8 + 1, "big",
+                                                        signed=True))
             return None if off is None else self._decode(off)
         for entry in self._entries.get(serial, ()):
             if (entry.issuer_key or self.issuer_key) == issuer_key:

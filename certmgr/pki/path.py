@@ -75,7 +75,7 @@ class CertInfo:
     """A certificate with what validation needs parsed once. Build it with `CertInfo.load`."""
 
     __slots__ = (
-        "_ext_raw",
+        "_ext_span",
         "_key",
         "_self_issued",
         "_subject_key",
@@ -91,6 +91,7 @@ class CertInfo:
         "inhibit_mapping",
         "is_ca",
         "issuer_key",
+        "issuer_raw",
         "key_usage",
         "malformed",
         "mappings",
@@ -109,19 +110,21 @@ class CertInfo:
         self.fp = hashlib.sha256(der).hexdigest()
         # the raw TBS and names, sliced from the DER: cryptography re-encodes the TBS on each
         # `tbs_certificate_bytes`, and issuer names repeat across a batch (one key per name)
-        parts = _tbs_parts(der)
+        layout = _tbs_layout(der)
         self._tbs: bytes | None = None
         self._subject_raw: bytes | None = None
-        self._ext_raw: list[bytes] | None = None
+        self._ext_span: tuple[int, int] | None = None
         issuer_raw: bytes | None = None
-        if parts is not None:
-            self._tbs, issuer_raw, self._subject_raw, self._ext_raw = parts
+        if layout is not None:
+            self._tbs, issuer_raw, self._subject_raw, ext_start, ext_end = layout
+            self._ext_span = (ext_start, ext_end)
         key = _ISSUER_KEYS.get(issuer_raw) if issuer_raw is not None else None
         if key is None:
             key = names.name_key(cert.issuer)
             if issuer_raw is not None and len(_ISSUER_KEYS) < _NAME_CACHE_MAX:
                 _ISSUER_KEYS[issuer_raw] = key
         self.issuer_key = key
+        self.issuer_raw = issuer_raw  # the issuer Name's DER (None when the DER is odd)
         # computed on demand: a leaf rarely needs them and each costs a name walk
         self._subject_key: names.NameKey | None = None
         self._self_issued: bool | None = None
@@ -153,13 +156,26 @@ class CertInfo:
 
     def _parse_extensions(self) -> None:
         # Leaves of one CA repeat the same extensions byte for byte (the SKI aside): their
-        # effects are cached by the extension's DER, so a leaf skips cryptography's parsing.
-        parsed = _cached_extensions(self._ext_raw) if self._ext_raw is not None else None
+        # effects are cached by the DER of the whole block around the SKI (one lookup), and
+        # else by each extension's DER, so a leaf skips cryptography's parsing.
+        span = self._ext_span
+        if span is not None:
+            hit = _block_hit(self.der, *span)
+            if hit is not None:
+                attrs, self.unknown_critical, self.ski = hit
+                for attr, value in attrs:
+                    setattr(self, attr, value)
+                return
+        spans = None if span is None else _split_extensions(self.der, *span)
+        raws = None if spans is None else [self.der[a:b] for a, b in spans]
+        parsed = _cached_extensions(raws) if raws is not None else None
         if parsed is None:
             exts = list(self.cert.extensions)
             parsed = [_effects(e.oid.dotted_string, e.critical, e.value) for e in exts]
-            if self._ext_raw is not None and len(self._ext_raw) == len(parsed):
-                _remember_extensions(self._ext_raw, parsed)
+            if raws is not None and len(raws) == len(parsed):
+                _remember_extensions(raws, parsed)
+        if span is not None and spans is not None and len(spans) == len(parsed):
+            _remember_block(self.der, span, spans, parsed)
         unknown: list[str] = []
         for oid, unknown_critical, effects in parsed:
             if unknown_critical:
@@ -213,6 +229,8 @@ _ATTR_NAMES: dict[bytes, str] = {}  # attribute type OID (DER) -> RFC 4514 name
 _ParsedExtension: TypeAlias = "tuple[str, bool, tuple[tuple[str, Any], ...]]"
 # Extension (DER) -> (OID, whether critical and unknown, the attributes it sets)
 _EXTENSIONS: dict[bytes, _ParsedExtension] = {}
+# Extensions block without its SKI (DER before, after) -> (attributes set, unknown critical)
+_BLOCKS: dict[tuple[bytes, bytes], tuple[tuple[tuple[str, Any], ...], tuple[str, ...]]] = {}
 _SKI = ExtensionOID.SUBJECT_KEY_IDENTIFIER.dotted_string
 _SKI_OID = b"\x06\x03\x55\x1d\x0e"
 _RDN_TEXT: dict[bytes, str] = {}  # RDN (DER) -> its RFC 4514 text
@@ -234,7 +252,39 @@ def _hdr(b: bytes, i: int) -> tuple[int, int, int]:
 
 
 def _tbs_parts(der: bytes) -> tuple[bytes, bytes, bytes, list[bytes]] | None:
-    """(TBSCertificate, issuer, subject, [each Extension]) as DER slices; None when odd.
+    """(TBSCertificate, issuer, subject, [each Extension]) as DER slices; None when odd."""
+    layout = _tbs_layout(der)
+    if layout is None:
+        return None
+    tbs, issuer, subject, start, end = layout
+    spans = _split_extensions(der, start, end)
+    if spans is None:
+        return None
+    return tbs, issuer, subject, [der[a:b] for a, b in spans]
+
+
+def _split_extensions(der: bytes, start: int, end: int) -> list[tuple[int, int]] | None:
+    """(start, end) of each Extension between `start` and `end`; None when they do not tile."""
+    frm = int.from_bytes
+    out: list[tuple[int, int]] = []
+    e = start
+    try:
+        while e < end:
+            length = der[e + 1]
+            v = e + 2
+            if length & 0x80:
+                v += length & 0x7F
+                length = frm(der[e + 2 : v], "big")
+            out.append((e, v + length))
+            e = v + length
+    except IndexError:
+        return None
+    return out if e == end else None
+
+
+def _tbs_layout(der: bytes) -> tuple[bytes, bytes, bytes, int, int] | None:
+    """(TBSCertificate, issuer, subject) as DER slices and the offsets (start, end) of the
+    Extensions' content (equal when there are none); None when the DER is odd.
 
     Runs for every certificate of a batch, hence the inlined header reads.
     """
@@ -263,25 +313,15 @@ def _tbs_parts(der: bytes) -> tuple[bytes, bytes, bytes, list[bytes]] | None:
             k = c + length
         if len(spans) < 6 or spans[-1][1] != tbs_end:
             return None
-        exts: list[bytes] = []
+        e = tbs_end
         if der[spans[-1][0]] == 0xA3 and len(spans) > 6:
             _, e, elen = _hdr(der, c)
             if e + elen != tbs_end:
                 return None
-            while e < tbs_end:
-                length = der[e + 1]
-                v = e + 2
-                if length & 0x80:
-                    v += length & 0x7F
-                    length = frm(der[e + 2 : v], "big")
-                exts.append(der[e : v + length])
-                e = v + length
-            if e != tbs_end:
-                return None
     except IndexError:
         return None
     (a, b), (c, d) = spans[2], spans[4]
-    return der[i:tbs_end], der[a:b], der[c:d], exts
+    return der[i:tbs_end], der[a:b], der[c:d], e, tbs_end
 
 
 def _effects(oid: str, critical: bool, v: Any) -> _ParsedExtension:
@@ -345,6 +385,58 @@ def _cached_extensions(raws: list[bytes]) -> list[_ParsedExtension] | None:
     return out
 
 
+def _block_key(der: bytes, start: int, end: int) -> tuple[bytes, bytes, int, int] | None:
+    """(DER before the SKI extension, DER after it, the SKI's start, its end), the SKI
+    found by a byte search; (all, b"", -1, -1) when there is no SKI OID; None when odd."""
+    at = der.find(_SKI_OID, start, end) - 2
+    if at < start:
+        return der[start:end], b"", -1, -1
+    if der[at] != 0x30 or der[at + 1] & 0x80:
+        return None
+    stop = at + 2 + der[at + 1]
+    return der[start:at], der[stop:end], at, stop
+
+
+def _block_hit(der: bytes, start: int, end: int) -> tuple[
+        tuple[tuple[str, Any], ...], tuple[str, ...], bytes | None] | None:
+    """(attributes to set, unknown critical OIDs, SKI) for a known extension block.
+
+    Sound because a key is stored only after a full walk found the SKI OID at an extension
+    boundary: the same bytes before it walk the same way, the SKI in between is checked as
+    one whole extension, and the same bytes after it walk the same way to the end.
+    """
+    key = _block_key(der, start, end)
+    if key is None:
+        return None
+    before, after, at, stop = key
+    hit = _BLOCKS.get((before, after))
+    if hit is None:
+        return None
+    if at < 0:
+        return hit[0], hit[1], None
+    ski = _ski_extension(der[at:stop])
+    return None if ski is None else (hit[0], hit[1], ski[2][0][1])
+
+
+def _remember_block(der: bytes, span: tuple[int, int], spans: list[tuple[int, int]],
+                    parsed: list[_ParsedExtension]) -> None:
+    key = _block_key(der, *span)
+    if key is None or len(_BLOCKS) >= _NAME_CACHE_MAX:
+        return
+    before, after, at, stop = key
+    oids = [oid for oid, _, _ in parsed]
+    if at < 0:
+        if _SKI in oids:
+            return
+    elif (at, stop) not in spans or parsed[spans.index((at, stop))][0] != _SKI or (
+            _ski_extension(der[at:stop]) is None) or oids.count(_SKI) != 1:
+        return  # the byte search did not land on the one, plain SKI extension
+    rest = [item for item in parsed if item[0] != _SKI]
+    attrs = tuple(pair for _, _, effects in rest for pair in effects)
+    unknown = tuple(oid for oid, unknown_critical, _ in rest if unknown_critical)
+    _BLOCKS[(before, after)] = (attrs, unknown)
+
+
 def _remember_extensions(raws: list[bytes], parsed: list[_ParsedExtension]) -> None:
     for raw, item in zip(raws, parsed, strict=True):
         if item[0] != _SKI and len(_EXTENSIONS) < _NAME_CACHE_MAX:
@@ -403,7 +495,11 @@ def _rfc4514(raw: bytes) -> str | None:
         _, i, length = _hdr(raw, 0)
         end = i + length
         while i < end:
-            _, s, length = _hdr(raw, i)  # RDN: SET
+            length = raw[i + 1]  # RDN: SET, its header read inline (the usual short form)
+            if length & 0x80:
+                _, s, length = _hdr(raw, i)
+            else:
+                s = i + 2
             rdn_end = s + length
             rdn = raw[i:rdn_end]
             text = _RDN_TEXT.get(rdn)

@@ -10,13 +10,16 @@ revocation status of each CA certificate is computed once.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import fcntl
 import gc
 import multiprocessing
 import os
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING, TypeAlias
+from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -50,6 +53,10 @@ _MAX_CANDIDATE_PATHS = 16
 _MAX_SIGNER_DEPTH = 3
 _PARALLEL_MIN = 256
 _CHUNK_MAX = 256
+_CHUNK_MIN = 16
+_PACK_MEMO_MAX = 1024
+_SCOPE_CACHE_MAX = 4096
+_PIPE_SIZE = 1 << 20
 
 
 class RevocationMode(enum.StrEnum):
@@ -130,6 +137,26 @@ class _Caches:
     subjects: dict[str, str] = field(default_factory=dict)
     elements: dict[str, PathElement] = field(default_factory=dict)
     good: dict[str, RevocationInfo] = field(default_factory=dict)
+    scopes: dict[tuple[bytes, int, bool, str, str, int],
+                 tuple[object, _Scope]] = field(default_factory=dict)
+    above: dict[tuple[tuple[p.CertInfo, ...], bool], _Above] = field(default_factory=dict)
+
+
+class _Above(NamedTuple):
+    """A path's CA part: anchor first, the §6.1 parameters, its path elements."""
+
+    down: tuple[p.CertInfo, ...]
+    params: p.PathParams
+    elements: tuple[PathElement, ...]
+
+
+class _Scope(NamedTuple):
+    """The CRLs that judge a certificate: notes on the unusable ones, the usable ones with
+    the reasons each covers and the delta CRL to apply on top, whether they are stale."""
+
+    notes: tuple[tuple[Code, str], ...]
+    usable: tuple[tuple[CrlIndex, frozenset[str], CrlIndex | None], ...]
+    used_stale: bool
 
 
 # What a forked worker sends back per certificate: plain tuples pickle several times faster
@@ -142,38 +169,101 @@ _PackedRevocation: TypeAlias = (
 _Packed: TypeAlias = (
     "tuple[bool, tuple[tuple[str, str], ...], tuple[_PackedFinding, ...], _PackedRevocation]"
 )
-_WORK: tuple[Validator, Sequence[bytes]] | None = None
+_WORK: _Batch | None = None
 
 
-def _work_chunk(span: tuple[int, int]) -> list[_Packed]:
-    """Validate `ders[start:stop]` (inherited through fork) in a worker."""
+@dataclass(slots=True)
+class _Batch:
+    """One `validate_many` run, shared with the forked workers: spans are handed out by a
+    counter in shared memory, so that the parent and its workers take the next span when
+    they are free."""
+
+    validator: Validator
+    ders: Sequence[bytes]
+    spans: list[tuple[int, int]]
+    counter: Any  # a multiprocessing RawValue("q")
+    lock: Any  # a multiprocessing Lock
+
+    def take(self) -> int | None:
+        with self.lock:
+            k = self.counter.value
+            if k >= len(self.spans):
+                return None
+            self.counter.value = k + 1
+        return int(k)
+
+
+def _worker(conn: Connection) -> None:
+    """A forked worker: validate spans until none is left, sending `(span, packed results)`."""
     assert _WORK is not None
-    validator, ders = _WORK
-    return [_pack(validator.validate_der(ders[i])) for i in range(*span)]
+    batch, pack = _WORK, _Packer()
+    try:
+        while (k := batch.take()) is not None:
+            start, stop = batch.spans[k]
+            conn.send((k, [pack(batch.validator.validate_der(batch.ders[i]))
+                           for i in range(start, stop)]))
+    finally:
+        conn.close()
 
 
-def _pack(r: ValidationResult) -> _Packed:
-    rev = r.revocation
-    return (
-        r.valid,
-        tuple((e.subject, e.fingerprint_sha256) for e in r.path),
-        tuple((f.code.value, int(f.severity), f.message, f.subject) for f in r.findings),
-        None if rev is None else (rev.status.value, rev.reason, rev.revocation_date, rev.crl),
-    )
+@dataclass(slots=True)
+class _Packer:
+    """`ValidationResult` -> `_Packed`. The parts a batch repeats (the CA path elements, no
+    findings, the shared "good" revocation info) are the same objects from one result to the
+    next: they are packed once, and pickle then sends them once per chunk."""
+
+    elements: dict[int, tuple[PathElement, tuple[str, str]]] = field(default_factory=dict)
+    revocations: dict[int, tuple[RevocationInfo, _PackedRevocation]] = field(
+        default_factory=dict)
+
+    def __call__(self, r: ValidationResult) -> _Packed:
+        path = r.path  # the leaf's element is new in every result: not memoised
+        return (r.valid, ((path[0].subject, path[0].fingerprint_sha256),
+                          *[self._element(e) for e in path[1:]]) if path else (),
+                tuple((f.code.value, int(f.severity), f.message, f.subject) for f in r.findings)
+                if r.findings else (),
+                self._revocation(r.revocation))
+
+    def _element(self, e: PathElement) -> tuple[str, str]:
+        hit = self.elements.get(id(e))
+        if hit is not None and hit[0] is e:  # the entry keeps `e` alive: its id is unique
+            return hit[1]
+        packed = (e.subject, e.fingerprint_sha256)
+        if len(self.elements) < _PACK_MEMO_MAX:
+            self.elements[id(e)] = (e, packed)
+        return packed
+
+    def _revocation(self, rev: RevocationInfo | None) -> _PackedRevocation:
+        if rev is None:
+            return None
+        hit = self.revocations.get(id(rev))
+        if hit is not None and hit[0] is rev:
+            return hit[1]
+        packed = (rev.status.value, rev.reason, rev.revocation_date, rev.crl)
+        if len(self.revocations) < _PACK_MEMO_MAX:
+            self.revocations[id(rev)] = (rev, packed)
+        return packed
 
 
 @dataclass(slots=True)
 class _Unpacker:
-    """Rebuilds results from `_pack` tuples, sharing equal immutable parts between them."""
+    """Rebuilds results from `_Packer` tuples, sharing equal immutable parts between them."""
 
     elements: dict[tuple[str, str], PathElement] = field(default_factory=dict)
+    above: dict[tuple[tuple[str, str], ...], tuple[PathElement, ...]] = field(
+        default_factory=dict)
     findings: dict[tuple[_PackedFinding, ...], tuple[Finding, ...]] = field(default_factory=dict)
     revocations: dict[_PackedRevocation, RevocationInfo | None] = field(default_factory=dict)
 
     def __call__(self, packed: _Packed) -> ValidationResult:
         valid, path, findings, rev = packed
-        elements = tuple(PathElement(*e) if i == 0 else self._element(e)
-                         for i, e in enumerate(path))
+        elements: tuple[PathElement, ...] = ()
+        if path:
+            rest = path[1:]
+            above = self.above.get(rest)
+            if above is None:
+                above = self.above[rest] = tuple(self._element(e) for e in rest)
+            elements = (PathElement(*path[0]), *above)
         found = self.findings.get(findings)
         if found is None:
             found = self.findings[findings] = tuple(
@@ -190,6 +280,27 @@ class _Unpacker:
         if el is None:
             el = self.elements[e] = PathElement(*e)
         return el
+
+
+def _widen(conn: Connection) -> None:
+    """Give a worker's pipe room for several spans of results (Linux; best effort), so that
+    the worker does not wait while the parent validates a span of its own."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(conn.fileno(), set_size, _PIPE_SIZE)
+
+
+def _spans(start: int, stop: int, workers: int) -> list[tuple[int, int]]:
+    """Spans of shrinking size (guided scheduling): large ones first amortise the IPC, small
+    ones last leave no worker long alone at the end."""
+    out: list[tuple[int, int]] = []
+    i = start
+    while i < stop:
+        size = min(_CHUNK_MAX, max(_CHUNK_MIN, (stop - i) // (workers * 4)))
+        out.append((i, min(i + size, stop)))
+        i += size
+    return out
 
 
 class Validator:
@@ -237,34 +348,78 @@ class Validator:
         """Validate many DER certificates, in `processes` forked workers (default: all cores).
 
         Caches are warmed by validating the first certificate here, before forking, so the
-        workers inherit the parsed CRLs and the CA chain state. The workers index `ders`
+        workers inherit the parsed CRLs and the CA chain state. The parent is one of the
+        `processes` workers (no third process competes for the cores, and its own results
+        cross no pipe); the others send compact tuples back. The workers index `ders`
         themselves (inherited through fork, never pickled): a sequence that reads and decodes
         a file when indexed spreads that work over the workers too. Results are the same, in
-        the same order, as `[self.validate_der(d) for d in ders]`.
+        the same order, as `[self.validate_der(d) for d in ders]`; the share of a worker
+        that dies is validated here.
         """
-        global _WORK  # noqa: PLW0603 - the forked workers read the validator from here
+        global _WORK  # noqa: PLW0603 - the forked workers read the batch from here
         n = processes or os.cpu_count() or 1
         if (n <= 1 or len(ders) < _PARALLEL_MIN
                 or "fork" not in multiprocessing.get_all_start_methods()):
             return [self.validate_der(d) for d in ders]
-        out = [self.validate_der(ders[0])]
-        # many small spans: they balance the workers and let the parent rebuild results
-        # while the workers go on; the workers read the DER from the forked memory
-        size = max(1, min(_CHUNK_MAX, -(-(len(ders) - 1) // (n * 16))))
-        spans = [(i, min(i + size, len(ders))) for i in range(1, len(ders), size)]
-        _WORK = (self, ders)
-        unpack = _Unpacker()
+        out: list[ValidationResult | None] = [None] * len(ders)
+        out[0] = self.validate_der(ders[0])
+        mp = multiprocessing.get_context("fork")
+        batch = _WORK = _Batch(self, ders, _spans(1, len(ders), n), mp.RawValue("q", 0),
+                               mp.Lock())
         # move the caches out of the collector's reach so that the children's collections
         # do not touch (and so copy) every inherited page
         gc.freeze()
         try:
-            with multiprocessing.get_context("fork").Pool(n) as pool:
-                for part in pool.imap(_work_chunk, spans):
-                    out.extend(unpack(r) for r in part)
+            readers, workers = [], []
+            for _ in range(n - 1):  # the parent is the n-th worker
+                reader, writer = mp.Pipe(duplex=False)
+                _widen(writer)
+                worker = mp.Process(target=_worker, args=(writer,), daemon=True)
+                worker.start()
+                writer.close()
+                readers.append(reader)
+                workers.append(worker)
+            done = self._run_batch(batch, out, readers)
+            for worker in workers:
+                worker.join()
+            for k in set(range(len(batch.spans))) - done:  # a worker died: do its share here
+                start, stop = batch.spans[k]
+                out[start:stop] = [self.validate_der(ders[i]) for i in range(start, stop)]
         finally:
             _WORK = None
             gc.unfreeze()
-        return out
+        results = [r for r in out if r is not None]
+        assert len(results) == len(ders), "every span is validated once"
+        return results
+
+    def _run_batch(self, batch: _Batch, out: list[ValidationResult | None],
+                   readers: list[Connection]) -> set[int]:
+        """Validate spans here while the workers do, then collect theirs; the spans done."""
+        unpack = _Unpacker()
+        done: set[int] = set()
+
+        def collect(timeout: float | None) -> None:
+            for reader in wait(readers, timeout):
+                assert isinstance(reader, Connection)
+                try:
+                    k, packed = reader.recv()
+                except EOFError:  # that worker is finished (or dead)
+                    readers.remove(reader)
+                    continue
+                start, stop = batch.spans[k]
+                out[start:stop] = [unpack(r) for r in packed]
+                done.add(k)
+
+        # the parent's own results need no packing; it takes in the workers' results
+        # between its spans, so that their pipes never stay full
+        while (k := batch.take()) is not None:
+            start, stop = batch.spans[k]
+            out[start:stop] = [self.validate_der(batch.ders[i]) for i in range(start, stop)]
+            done.add(k)
+            collect(0)
+        while readers:
+            collect(None)
+        return done
 
     # ------------------------------------------------------------------ path level
     def _subject(self, ci: p.CertInfo) -> str:
@@ -350,12 +505,26 @@ class Validator:
         self._c.prefix[key] = (state, findings)
         return state, findings
 
+    def _above(self, cas: tuple[p.CertInfo, ...], usage: bool) -> _Above:
+        """What a path's CA part (`cas`: issuer first, anchor last) gives every certificate
+        below it, cached by the objects themselves (the path builder hands out the same
+        ones for every leaf of a CA, and hashing them is cheaper than a tuple of hashes)."""
+        key = (cas, usage)
+        hit = self._c.above.get(key)
+        if hit is None:
+            down = tuple(reversed(cas))
+            params = self.params if usage else p.PathParams()
+            hit = self._c.above[key] = _Above(
+                down, params, tuple(self._element(c) for c in cas))
+        return hit
+
     def _check_path(self, cand: tuple[p.CertInfo, ...], *, depth: int,
                     usage: bool) -> ValidationResult:
         leaf, anchor = cand[0], cand[-1]
-        down = tuple(reversed(cand))  # anchor first
-        params = self.params if usage else p.PathParams()
-        state, findings = self._prefix(down[:-1], len(cand) - 1, params)
+        above = self._above(cand[1:], usage)
+        down = (*above.down, leaf)  # anchor first
+        params = above.params
+        state, findings = self._prefix(above.down, len(cand) - 1, params)
         state = state.copy()
         findings = list(findings)
         findings += p.process_certificate(state, leaf, index=state.n, at=self.ctx.at,
@@ -369,9 +538,8 @@ class Validator:
             findings += rev
         findings += self.anchor_findings
         valid = not any(f.severity is Severity.ERROR for f in findings)
-        elements = tuple(self._element(c) for c in cand[:-1])
-        elements += (self._element(anchor),)
-        return ValidationResult(valid, elements, tuple(findings), info)
+        return ValidationResult(valid, (self._element(leaf), *above.elements), tuple(findings),
+                                info)
 
     # ------------------------------------------------------------------ revocation
     def _ca_revocation(self, down: tuple[p.CertInfo, ...], depth: int) -> list[Finding]:
@@ -387,9 +555,28 @@ class Validator:
             self._c.ca_rev[key] = hit
         return hit
 
-    def _revocation(self, ci: p.CertInfo, issuer: p.CertInfo, anchor: p.CertInfo, depth: int,
-                    subject: str | None) -> tuple[RevocationInfo, list[Finding]]:
-        at, mode = self.ctx.at, self.ctx.revocation
+    def _scope(self, ci: p.CertInfo, issuer: p.CertInfo, anchor: p.CertInfo,
+               depth: int) -> _Scope:
+        """Which CRLs judge `ci` (with their reasons and delta), and the notes on the others.
+
+        It depends on `ci` only through its issuer name, CRL distribution points and CA flag,
+        the same for every leaf of a CA: cached by those (the DPs by identity, as the
+        extension cache shares them between leaves).
+        """
+        if ci.issuer_raw is None:
+            return self._find_scope(ci, issuer, anchor, depth)
+        key = (ci.issuer_raw, id(ci.crl_dps), bool(ci.is_ca), issuer.fp, anchor.fp, depth)
+        hit = self._c.scopes.get(key)
+        if hit is not None and hit[0] is ci.crl_dps:  # the entry keeps the DPs alive
+            return hit[1]
+        scope = self._find_scope(ci, issuer, anchor, depth)
+        if len(self._c.scopes) < _SCOPE_CACHE_MAX:
+            self._c.scopes[key] = (ci.crl_dps, scope)
+        return scope
+
+    def _find_scope(self, ci: p.CertInfo, issuer: p.CertInfo, anchor: p.CertInfo,
+                    depth: int) -> _Scope:
+        at = self.ctx.at
         notes: list[tuple[Code, str]] = []
         fresh: list[tuple[CrlIndex, frozenset[str]]] = []
         stale: list[tuple[CrlIndex, frozenset[str]]] = []
@@ -415,10 +602,17 @@ class Validator:
             fresh.append((idx, reasons))
         used_stale = not fresh and bool(stale) and self.ctx.accept_stale_crl
         usable = stale if used_stale else fresh
+        return _Scope(tuple(notes), tuple(
+            (idx, reasons, self._delta_for(idx, ci, issuer, anchor, depth))
+            for idx, reasons in usable), used_stale)
+
+    def _revocation(self, ci: p.CertInfo, issuer: p.CertInfo, anchor: p.CertInfo, depth: int,
+                    subject: str | None) -> tuple[RevocationInfo, list[Finding]]:
+        mode = self.ctx.revocation
+        notes, usable, used_stale = self._scope(ci, issuer, anchor, depth)
         covered: set[str] = set()
-        for idx, reasons in usable:
+        for idx, reasons, delta in usable:
             entry = idx.lookup(ci.cert.serial_number, ci.issuer_key)
-            delta = self._delta_for(idx, ci, issuer, anchor, depth)
             if delta is not None:
                 d_entry = delta.lookup(ci.cert.serial_number, ci.issuer_key)
                 if d_entry is not None:

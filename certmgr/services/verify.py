@@ -11,13 +11,15 @@ from __future__ import annotations
 import binascii
 import datetime as dt
 import os
-from collections.abc import Iterable, Sequence
+import stat
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from cryptography import x509
 
+from certmgr.clock import ensure_utc
 from certmgr.errors import InputError, ParseError
 from certmgr.pki.anchors import TrustStore
 from certmgr.pki.facts import certificate_facts
@@ -44,6 +46,7 @@ __all__ = [
 
 _PEM_HEAD = b"-----BEGIN CERTIFICATE-----"
 _PEM_TAIL = b"-----END CERTIFICATE-----"
+_SMALL_FILE = 1 << 16  # a single PEM certificate is a few KiB; larger files go the slow way
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +131,36 @@ class VerifyReport:
 
 
 def collect_batch(directory: Path) -> list[Path]:
-    """Every regular file under `directory`, recursively, in a stable order."""
+    """Every regular file under `directory`, recursively, in a stable order (hidden files
+    left out), the same order as `os.walk` with sorted names."""
     if not directory.is_dir():
         raise InputError("not a directory", source=directory)
     found: list[Path] = []
-    for root, dirs, files in os.walk(directory):
-        dirs.sort()
-        found.extend(Path(root) / name for name in sorted(files) if not name.startswith("."))
+    _walk(os.fspath(directory), found)
     return found
+
+
+def _walk(top: str, found: list[Path]) -> None:
+    # os.scandir and str paths: a pathlib join per file costs more than the listing
+    files: list[str] = []
+    dirs: list[str] = []
+    try:
+        with os.scandir(top) as it:
+            for entry in it:
+                try:
+                    is_dir = entry.is_dir()
+                except OSError:
+                    is_dir = False
+                if not is_dir:
+                    files.append(entry.name)
+                elif not entry.is_symlink():  # as os.walk: a linked directory is not walked
+                    dirs.append(entry.name)
+    except OSError:
+        return  # as os.walk: an unreadable directory is skipped
+    files.sort()
+    found.extend(Path(os.path.join(top, n)) for n in files if not n.startswith("."))  # noqa: PTH118
+    for d in sorted(dirs):
+        _walk(os.path.join(top, d), found)  # noqa: PTH118
 
 
 def _certs_from(paths: Iterable[Path], *, passphrase: bytes | None) -> list[LoadedCertificate]:
@@ -247,32 +272,111 @@ def verify_files(request: VerifyRequest, *, at: dt.datetime) -> VerifyReport:
     pool = [e.certificate for e in store.entries if not e.facts.self_issued]
     pool += [c.certificate for c in _certs_from(request.untrusted, passphrase=request.passphrase)]
     crls = _crls_from(request.crls)
-    targets = _load_targets(request.certificates, passphrase=request.passphrase)
-    pool += targets.extra_pool
-    mode = request.revocation_mode
-    ctx = ValidationContext(
-        trust_anchors=anchors,
-        at=at,
-        untrusted=tuple(pool),
-        crls=tuple(crls),
-        revocation=mode,
-        accept_stale_crl=request.accept_stale_crl,
-        required_eku=_required_eku(request.profile),
-    )
-    results = Validator(ctx).validate_many(targets.ders, processes=request.processes)
     impostors = {f.subject: f for f in store.findings
                  if f.code is Code.IMPOSTOR_CA and f.subject is not None}
-    verdicts = [
-        _verdict(source, der, result, request=request, impostors=impostors)
-        for source, der, result in zip(targets.sources, targets.ders, results, strict=True)
-    ]
+    mode = request.revocation_mode
+
+    def validator(extra: Sequence[x509.Certificate]) -> Validator:
+        return Validator(ValidationContext(
+            trust_anchors=anchors,
+            at=at,
+            untrusted=(*pool, *extra),
+            crls=tuple(crls),
+            revocation=mode,
+            accept_stale_crl=request.accept_stale_crl,
+            required_eku=_required_eku(request.profile),
+        ))
+
+    verdicts: list[CertVerdict] | None = None
+    failures: list[VerifyFailure] = []
+    if request.profile is None and not impostors:
+        verdicts = _verify_in_workers(request, validator, failures)
+    if verdicts is None:  # the parent reads every file, then the workers validate
+        targets = _load_targets(request.certificates, passphrase=request.passphrase)
+        results = validator(targets.extra_pool).validate_many(
+            targets.ders, processes=request.processes)
+        failures = targets.failures
+        verdicts = [
+            _verdict(source, der, result, request=request, impostors=impostors)
+            for source, der, result in zip(targets.sources, targets.ders, results, strict=True)
+        ]
     return VerifyReport(
-        at=ctx.at,
+        at=ensure_utc(at),
         revocation=mode,
         verdicts=tuple(verdicts),
-        failures=tuple(targets.failures),
+        failures=tuple(failures),
         trust_findings=store.findings,
     )
+
+
+class _PemFileDers(Sequence[bytes]):
+    """The DER of each file that holds exactly one PEM certificate, read and decoded when
+    indexed, so that `Validator.validate_many`'s forked workers read the files in parallel;
+    b"" for any other file (the parent then reads it the thorough way)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self._paths = paths
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[bytes]: ...
+    def __getitem__(self, index: int | slice) -> bytes | Sequence[bytes]:
+        if isinstance(index, slice):
+            return _PemFileDers(self._paths[index])
+        data = _read_small(os.fspath(self._paths[index]))
+        der = None if data is None else _single_pem_der(data)
+        return der or b""
+
+
+def _read_small(path: str) -> bytes | None:
+    """A small regular file's bytes, or None for anything else (`read_input` then decides
+    and names the problem). Raw descriptors: a buffered file object per file costs more than
+    the read itself over a batch."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size <= _SMALL_FILE:
+            return None
+        data = os.read(fd, info.st_size + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if 0 < len(data) <= info.st_size else None  # None: it changed meanwhile
+
+
+def _verify_in_workers(request: VerifyRequest, validator: Callable[[Sequence[x509.Certificate]],
+                       Validator], failures: list[VerifyFailure]) -> list[CertVerdict] | None:
+    """The batch fast path: the workers read the single-PEM files themselves; the other
+    files (bundles, DER, unreadable) are then read and validated here as `_load_targets`
+    would. None when one of them brings CA certificates for the pool: every file must then
+    be validated with them, the thorough way."""
+    paths = request.certificates
+    shared = validator(())
+    results = shared.validate_many(_PemFileDers(paths), processes=request.processes)
+    redo = {i: _load_targets([paths[i]], passphrase=request.passphrase)
+            for i, r in enumerate(results) if not r.path}
+    if any(t.extra_pool for t in redo.values()):
+        return None
+    ders = [der for t in redo.values() for der in t.ders]
+    again = iter(shared.validate_many(ders, processes=request.processes))
+    verdicts: list[CertVerdict] = []
+    for i, (path, result) in enumerate(zip(paths, results, strict=True)):
+        t = redo.get(i)
+        if t is None:
+            verdicts.append(_verdict(str(path), b"", result, request=request, impostors={}))
+            continue
+        verdicts.extend(_verdict(source, der, next(again), request=request, impostors={})
+                        for source, der in zip(t.sources, t.ders, strict=True))
+        failures.extend(t.failures)
+    return verdicts
 
 
 def _required_eku(profile: str | None) -> str | None:
