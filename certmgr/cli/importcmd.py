@@ -57,8 +57,17 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(parts)
 
 
+def _keyless(report: FileReport) -> list[str]:
+    """Fingerprints of the file's leaf certificates for which no private key is held here."""
+    from certmgr.services.importer import LeafOutcome  # noqa: PLC0415
+
+    return [i.fingerprint for i in report.items if isinstance(i, LeafOutcome)
+            and i.match is not None and i.match.status == "no-key"]
+
+
 def _line(report: FileReport) -> str:
     from certmgr.services.crls import CrlOutcome  # noqa: PLC0415
+    from certmgr.services.intake import NO_KEY  # noqa: PLC0415
 
     if report.error is not None:
         return f"rejected {report.error}"
@@ -73,6 +82,10 @@ def _line(report: FileReport) -> str:
     parts += [f"CRL of {i.issuer} kept unverified (issuer CA not in the store)"
               for i in report.items if isinstance(i, CrlOutcome) and not i.verified]
     parts += list(report.notes)
+    # Issue 5: a certificate whose key we do not hold is imported but said so, once per file.
+    keyless = len(_keyless(report))
+    if keyless:
+        parts.append(NO_KEY if keyless == 1 else f"{NO_KEY} for {keyless} certificates")
     return f"{report.status:<8} {report.path}: {'; '.join(parts) or 'nothing to do'}"
 
 
@@ -84,14 +97,22 @@ def print_import(report: ImportReport, *, as_json: bool) -> int:
         for item in file.items:
             if isinstance(item, CaOutcome) and item.warning:
                 err(f"warning: {item.warning}")
+    keyless = {file.path: _keyless(file) for file in report.files}
+    total_keyless = sum(len(v) for v in keyless.values())
     if as_json:
-        echo_json(report.to_json())
+        document = report.to_json()
+        # `no_private_key`: fingerprints of the leaves imported without a key held here
+        for entry in document["files"]:
+            entry["no_private_key"] = keyless.get(entry["file"], [])
+        document["totals"]["no_private_key"] = total_keyless
+        echo_json(document)
     else:
         for file in report.files:
             click.echo(_line(file))
         totals = report.totals()
         added = _counts({k: totals.get(k, 0) for k in _PLURAL}) or "nothing new"
-        click.echo(f"{totals['files']} file(s): {added}; {totals['rejected']} rejected")
+        tail = f"; {total_keyless} with no private key here" if total_keyless else ""
+        click.echo(f"{totals['files']} file(s): {added}; {totals['rejected']} rejected{tail}")
     return ExitCode.OK if report.ok else ExitCode.FINDING
 
 

@@ -330,6 +330,9 @@ def _load_der(data: bytes, *, source: str, passphrase: bytes | None) -> Bundle:
     )
     for kind, loader in attempts:
         loaded = _attempt(loader, data)
+        if isinstance(loaded, x509.Certificate | x509.CertificateRevocationList
+                      | x509.CertificateSigningRequest):
+            _checked_names(loaded, where=f"{kind} input", source=source)
         if isinstance(loaded, x509.Certificate):
             certs = (LoadedCertificate(loaded, data),)
             return Bundle(source=source, kind=kind, certificates=certs)
@@ -415,10 +418,37 @@ def _attempt(loader: Callable[[bytes], _T], data: bytes) -> _T | None:
         return None
 
 
+def _names_readable(obj: x509.Certificate | x509.CertificateRevocationList
+                    | x509.CertificateSigningRequest) -> str | None:
+    """None when the subject/issuer names decode; else which one does not.
+
+    cryptography parses names lazily: a subject holding invalid UTF-8 in a UTF8String
+    loads fine and raises ValueError only when it is first read, far from the loader
+    (an "internal error" in the CLI). Reading them here keeps the failure a ParseError.
+    """
+    fields = ("subject",) if isinstance(obj, x509.CertificateSigningRequest) else (
+        ("issuer",) if isinstance(obj, x509.CertificateRevocationList) else ("subject", "issuer"))
+    for name in fields:
+        try:
+            getattr(obj, name).rfc4514_string()
+        except Exception:  # ValueError on bad encodings; be total on hostile input
+            return name
+    return None
+
+
+def _checked_names(obj: x509.Certificate | x509.CertificateRevocationList
+                   | x509.CertificateSigningRequest, *, where: str, source: str) -> None:
+    bad = _names_readable(obj)
+    if bad is not None:
+        raise ParseError(f"{where} has an unreadable {bad} name (invalid string encoding)",
+                         source=source)
+
+
 def _der_certificate(der: bytes, *, where: str, source: str) -> LoadedCertificate:
     cert = _attempt(x509.load_der_x509_certificate, der)
     if cert is None:
         raise ParseError(f"{where} is not a valid DER certificate", source=source)
+    _checked_names(cert, where=where, source=source)
     return LoadedCertificate(cert, der)
 
 
@@ -426,6 +456,7 @@ def _der_crl(der: bytes, *, where: str, source: str) -> LoadedCRL:
     crl = _attempt(x509.load_der_x509_crl, der)
     if crl is None:
         raise ParseError(f"{where} is not a valid DER CRL", source=source)
+    _checked_names(crl, where=where, source=source)
     return LoadedCRL(crl, der)
 
 
@@ -433,6 +464,7 @@ def _der_csr(der: bytes, *, where: str, source: str) -> LoadedCSR:
     csr = _attempt(x509.load_der_x509_csr, der)
     if csr is None:
         raise ParseError(f"{where} is not a valid DER CSR", source=source)
+    _checked_names(csr, where=where, source=source)
     return LoadedCSR(csr, der)
 
 
@@ -442,12 +474,12 @@ def _pkcs7(der: bytes, *, where: str, source: str) -> tuple[LoadedCertificate, .
             # ANS's published bundle is BER (unsorted SET): cryptography warns, then reads it.
             warnings.simplefilter("ignore", UserWarning)
             certs = pkcs7.load_der_pkcs7_certificates(der)
-        return tuple(
-            LoadedCertificate(c, c.public_bytes(serialization.Encoding.DER)) for c in certs
-        )
     except Exception as exc:  # ValueError for most damage; be total on hostile input
         raise ParseError(f"{where} is not a readable PKCS#7 certificate bundle: {exc}",
                          source=source) from None
+    for number, cert in enumerate(certs, start=1):
+        _checked_names(cert, where=f"{where} certificate {number}", source=source)
+    return tuple(LoadedCertificate(c, c.public_bytes(serialization.Encoding.DER)) for c in certs)
 
 
 def _private_key(
@@ -493,6 +525,8 @@ def _pkcs12(data: bytes, *, source: str, passphrase: bytes | None) -> Bundle:
     if loaded.cert is not None:
         certs.append(_from_object(loaded.cert.certificate))
     certs.extend(_from_object(item.certificate) for item in loaded.additional_certs)
+    for number, item in enumerate(certs, start=1):
+        _checked_names(item.certificate, where=f"PKCS#12 certificate {number}", source=source)
     keys: tuple[LoadedKey, ...] = ()
     if loaded.key is not None:
         der = loaded.key.private_bytes(

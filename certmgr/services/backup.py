@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import make_url
 
 from certmgr.errors import InputError, ParseError, PassphraseError, StoreError
-from certmgr.store.keyfiles import TEMP_MARKER
+from certmgr.store.keyfiles import TEMP_MARKER, make_private_dirs
 
 if TYPE_CHECKING:
     from certmgr.config import Settings
@@ -321,7 +321,7 @@ def _created(manifest: dict[str, Any], source: Path) -> dt.datetime:
 
 
 def _install(home: Path, *, db_relative: Path, members: dict[str, bytes]) -> None:
-    home.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(home.parent)  # missing parents 0700, like a fresh home's
     staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.restore-", dir=home.parent))  # 0700
     try:
         for name, data in members.items():

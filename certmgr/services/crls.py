@@ -10,6 +10,11 @@ Rules ("keep the last valid CRL"):
   become current when it is newer than the current one (it is then the best there is);
   an older one, stale or not, never replaces the current one;
 - an unverified CRL never replaces a current one. A CRL row is never deleted here.
+
+Crash safety: verifying the new CRL, demoting the old current one and promoting the new
+one happen in the caller's ONE transaction (the importer's, or `crl refresh`'s per CRL),
+so a SIGKILL between them leaves the old CRL current. Fault points: `crl:after-verify`,
+`crl:after-demote`.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from sqlmodel import col, select
 from certmgr.pki.crl import CrlIndex
 from certmgr.pki.load import LoadedCRL
 from certmgr.store.audit import append_event
+from certmgr.store.keyfiles import fault
 from certmgr.store.models import CACertificate, Crl
 
 if TYPE_CHECKING:
@@ -99,6 +105,7 @@ def _make_current(session: Session, row: Crl) -> str | None:
         session.add(current)
         session.flush()  # the one-current-per-issuer index must see the old row demoted first
         replaced = current.fingerprint_sha256
+        fault("crl:after-demote")  # no current CRL for this issuer, inside the transaction
     row.is_current = True
     session.add(row)
     session.flush()
@@ -113,6 +120,7 @@ def _settle(session: Session, row: Crl, idx: CrlIndex) -> tuple[str | None, str 
     row.verified, row.issuer_fingerprint = True, signer.fingerprint_sha256
     session.add(row)
     session.flush()
+    fault("crl:after-verify")
     if idx.unusable is not None:
         return None, f"not used: {idx.unusable}"
     replaced = _make_current(session, row)

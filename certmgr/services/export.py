@@ -11,7 +11,8 @@ Every file is written with mode 0600 (it is, or travels with, a private key), th
 temporary file and a rename; an existing file is refused unless `force`. An explicit
 `out` is resolved (symlinks, `..`) and its directory must exist: certmgr creates only
 the PEM directory itself (0700), never missing parents; by default everything goes under
-`<home>/export/`.
+`<home>/export/`, named by the address made a safe file stem (`/` and a leading dot
+replaced), and a derived name that would still leave that directory is refused.
 
 `deploy_hook` runs after the export, without a shell (`shlex.split`), with
 CERTMGR_EXPORT_CERT / _KEY / _P12 / _CHAIN and CERTMGR_MAILBOX in its environment; its
@@ -120,9 +121,29 @@ def _chain(session: Session, cert: Certificate) -> list[x509.Certificate]:
     return out
 
 
+def _file_stem(address: str) -> str:
+    """`address` as one harmless file name: no `/`, no leading dot (so never `.` or `..`).
+
+    An e-mail local part may hold `/` (RFC 5322 atext), so a stored address is data,
+    not a safe path component."""
+    stem = "".join(c if c.isalnum() or c in "-_.@+" else "_" for c in address)
+    if not stem or stem.startswith("."):
+        stem = "_" + stem
+    return stem
+
+
+def _derived(root: Path, name: str) -> Path:
+    """`root / name`, refused (InputError) unless it resolves to a direct child of `root`."""
+    path = root / name
+    if path.parent.resolve() != root.resolve() or path.name != name:
+        raise InputError(f"output name {name!r} derived from data leaves {root}", source=root)
+    return path
+
+
 def _output(out: Path | None, default: Path, *, directory: bool) -> Path:
     """The resolved output path (module docstring); InputError on a surprising one."""
     if out is None:
+        default = _derived(default.parent, default.name)
         default.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if directory:
             default.mkdir(exist_ok=True, mode=0o700)
@@ -223,12 +244,12 @@ def export_mailbox(*, store: Store, settings: Settings, address: str, passphrase
     cert = x509.load_der_x509_certificate(row.der)
     files: dict[str, Path] = {}
     if fmt == "p12":
-        path = _output(out, settings.home / "export" / f"{wanted}.p12", directory=False)
+        path = _output(out, settings.home / "export" / f"{_file_stem(wanted)}.p12", directory=False)
         _write_0600(path, _p12(wanted, key, cert, cas, password=password, legacy=legacy),
                     force=force)
         files["p12"] = path
     else:
-        path = _output(out, settings.home / "export" / wanted, directory=True)
+        path = _output(out, settings.home / "export" / _file_stem(wanted), directory=True)
         pem = serialization.Encoding.PEM
         planned = {"cert": (path / "cert.pem", cert.public_bytes(pem)),
                    "key": (path / "key.pem", encrypt_key(key, passphrase=password))}

@@ -14,6 +14,11 @@ Private keys (PKCS#12, PEM) are never stored here: the file report says "private
 ignored". A file that cannot be read or holds nothing usable is rejected with a one-line
 reason; the other files go on. Lock conflicts and a concurrent importer inserting the same
 row are retried (the retry then sees the row as known).
+
+Crash safety: a file's rows (certificates, bindings, CAs, CRLs, renewal moves, audit
+events) are one transaction, so a SIGKILL leaves all of them or none; a PKCS#12's key is
+never written (see above), so no file can be left without its row. Fault points:
+`import:before-commit`, `import:after-commit`.
 """
 
 from __future__ import annotations
@@ -39,10 +44,11 @@ from certmgr.services.binding import (
     find_mailboxes,
 )
 from certmgr.services.crls import CrlOutcome, reverify, store_crl
-from certmgr.services.renewal import MatchOutcome, match_issued_certificate
+from certmgr.services.intake import IntakeOutcome, match_issued_certificate
 from certmgr.services.trust import CaOutcome, store_ca
 from certmgr.store.audit import append_event
 from certmgr.store.engine import is_retryable
+from certmgr.store.keyfiles import fault
 from certmgr.store.models import Certificate, Mailbox
 from certmgr.store.rows import certificate_row
 
@@ -72,7 +78,7 @@ class LeafOutcome:
     subject: str
     status: str  # added | known
     bindings: tuple[BindOutcome, ...] = ()
-    match: MatchOutcome | None = None
+    match: IntakeOutcome | None = None
     """Our private key and renewal for it (`certmgr.services.renewal`), or "no private key"."""
 
     def to_json(self) -> dict[str, Any]:
@@ -221,9 +227,8 @@ def _store_leaf(session: Session, item: LoadedCertificate, facts: CertFacts, *, 
     bindings = tuple(bind_certificate(session, mailbox=m, certificate=row, at=run.at,
                                       actor=run.actor, source=source)
                      for m in find_mailboxes(session, addresses))
-    assert row.id is not None
     # Issue 5: a certificate for one of our keys completes (and may activate) its renewal.
-    match = match_issued_certificate(session=session, certificate_id=row.id, at=run.at,
+    match = match_issued_certificate(session=session, certificate_row=row, at=run.at,
                                      actor=run.actor)
     return LeafOutcome(facts.fingerprint_sha256, facts.subject, status, bindings, match)
 
@@ -277,6 +282,8 @@ def _import_file(store: Store, path: Path, refusal: str | None, *, run: _Run) ->
         try:
             with store.transaction() as session:
                 items = _apply(session, bundle, run=run)
+                fault("import:before-commit")  # every row of the file flushed, none committed
+            fault("import:after-commit")
             break
         except IntegrityError:  # a concurrent importer stored the same row first
             if attempt + 1 == _ATTEMPTS:

@@ -9,6 +9,10 @@
   NEXT) or invalid stays ISSUED, and `activate` tries again;
 - `reject` (ORDERED -> REJECTED: ANS refused the request) and `abandon` (any open state).
 Any other transition raises ConflictError naming the state and what is allowed.
+
+Crash safety: an activation (bind CURRENT, old binding PREVIOUS, renewal ACTIVE, audit
+events) is one transaction; fault points `renewal:after-bind`, `renewal:after-activate`
+(inside it) and `renewal:after-commit` (`activate` only) let tests SIGKILL it there.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from certmgr.services.mailboxes import normalize_address
 from certmgr.services.trustctx import load_trust_material
 from certmgr.store.audit import append_event
 from certmgr.store.enums import BindingRole, MailboxEnvironment
+from certmgr.store.keyfiles import fault
 from certmgr.store.models import (
     OPEN_RENEWAL_STATES,
     Binding,
@@ -47,13 +52,11 @@ __all__ = [
     "DEFAULT_STALE_DAYS",
     "NO_KEY",
     "IntakeOutcome",
-    "MatchOutcome",
     "RenewalView",
     "abandon",
     "activate",
     "list_renewals",
     "mark_ordered",
-    "match_issued_certificate",
     "open_renewal",
     "record_issued",
     "reject",
@@ -112,10 +115,6 @@ class IntakeOutcome:
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "renewal": self.renewal_id, "mailbox": self.address,
                 "reason": self.reason, "note": self.note}
-
-
-MatchOutcome = IntakeOutcome
-"""Former name, kept for the importer's current wiring."""
 
 
 def _view(renewal: Renewal, address: str, cert: str | None, *, at: dt.datetime,
@@ -219,20 +218,6 @@ def list_renewals(*, store: Store, at: dt.datetime, stale_days: int = DEFAULT_ST
 
 
 # ---------------------------------------------------------------------------- intake
-def match_issued_certificate(*, session: Session, certificate_id: int, at: dt.datetime,
-                             actor: str) -> IntakeOutcome:
-    """Former name of `certmgr.services.intake.match_issued_certificate` (by row id).
-
-    Kept so the importer's current wiring works; call the intake function instead."""
-    from certmgr.services import intake  # noqa: PLC0415 - intake imports this module
-
-    cert = session.get(Certificate, certificate_id)
-    if cert is None:
-        raise NotFoundError(f"no certificate #{certificate_id}")
-    return intake.match_issued_certificate(session=session, certificate_row=cert, at=at,
-                                           actor=actor)
-
-
 def record_issued(session: Session, *, renewal: Renewal, mailbox: Mailbox,
                   certificate: Certificate, key: KeyRecord, at: dt.datetime,
                   actor: str) -> None:
@@ -273,6 +258,9 @@ def try_activate(session: Session, *, renewal: Renewal, mailbox: Mailbox, cert: 
         return IntakeOutcome("issued", renewal.id, mailbox.address, f"not valid: {problem}")
     bind_certificate(session, mailbox=mailbox, certificate=cert, at=at, actor=actor,
                      source=f"renewal #{renewal.id}")
+    # Crash tests: bound CURRENT, renewal not yet ACTIVE. Both are in the caller's one
+    # transaction, so a kill here leaves neither.
+    fault("renewal:after-bind")
     current = session.scalars(select(Binding).where(
         col(Binding.mailbox_id) == mailbox.id, col(Binding.role) == str(BindingRole.CURRENT),
     )).first()
@@ -283,6 +271,7 @@ def try_activate(session: Session, *, renewal: Renewal, mailbox: Mailbox, cert: 
     _move(session, renewal, mailbox, RenewalState.ACTIVE,
           allowed_from=frozenset({RenewalState.ISSUED}), at=at, actor=actor,
           action="renewal.activated", details={"fingerprint": cert.fingerprint_sha256})
+    fault("renewal:after-activate")  # ACTIVE and audited, not committed yet
     return IntakeOutcome("active", renewal.id, mailbox.address)
 
 
@@ -295,5 +284,7 @@ def activate(*, store: Store, address: str, at: dt.datetime, actor: str) -> Inta
                                 f"{renewal.state}: only an ISSUED renewal can become ACTIVE")
         cert = session.get(Certificate, renewal.certificate_id)
         assert cert is not None
-        return try_activate(session, renewal=renewal, mailbox=mailbox, cert=cert, at=at,
-                            actor=actor)
+        outcome = try_activate(session, renewal=renewal, mailbox=mailbox, cert=cert, at=at,
+                               actor=actor)
+    fault("renewal:after-commit")
+    return outcome

@@ -12,6 +12,7 @@ failing when a deferred read transaction tries to upgrade to a write.
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import time
@@ -26,6 +27,7 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from certmgr.errors import ConfigError, StoreError
+from certmgr.store.keyfiles import make_private_dirs
 
 __all__ = [
     "SessionFactory",
@@ -34,6 +36,7 @@ __all__ = [
     "redact_url",
     "run_in_transaction",
     "session_factory",
+    "sqlite_path",
     "transaction",
 ]
 
@@ -74,7 +77,8 @@ def _parse(url: str) -> URL:
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for `url` (`sqlite:///PATH` or `postgresql+psycopg://...`).
 
-    SQLite: the parent directory of the file is created. `postgresql://` is taken
+    SQLite: the parent directories of the file are created 0700 and the file itself
+    0600 when missing (a fresh home is private from the start). `postgresql://` is taken
     as `postgresql+psycopg://`. Raises ConfigError for another scheme or a bad URL.
     """
     parsed = _parse(url)
@@ -83,14 +87,43 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(parsed, echo=echo, pool_pre_ping=True)
 
 
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite URL (`~` expanded), or None for PostgreSQL and in-memory SQLite."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in {"", ":memory:"} or parsed.query.get("mode") == "memory":
+        return None
+    return Path(database).expanduser()
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would apply the umask: 0644).
+
+    SQLite gives its -wal and -shm files the mode of the database file, so they are
+    0600 too. An existing file is left alone."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
 def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
-    database = url.database or ""
-    memory = database in {"", ":memory:"} or url.query.get("mode") == "memory"
-    if not memory:
+    path = sqlite_path(url)
+    memory = path is None
+    if path is not None:
         try:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(path.parent)
+            _create_private_file(path)
         except OSError as exc:
-            raise StoreError(f"cannot create the directory of {database}: {exc}") from exc
+            raise StoreError(f"cannot create the database {path}: {exc.strerror or exc}",
+                             ) from exc
     engine = create_engine(url, echo=echo)
 
     @event.listens_for(engine, "connect")

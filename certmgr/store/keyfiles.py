@@ -13,11 +13,13 @@
 
 Temporary files are named `.<final name>.certmgr-tmp-<pid>-<random>`: a crash
 leaves them behind and `cleanup_stale_temp(directory)` removes those whose
-process is gone.
+process is gone (`open_store` does it for `keys/` and `csr/` on every start).
+Missing parent directories are created 0700 (`make_private_dirs`).
 
-Fault injection (crash tests): when the environment variable `CERTMGR_FAULT`
-names a point (comma-separated list), the process SIGKILLs itself there, as an
-`kill -9` would. Points in this module:
+Fault injection (crash tests): `fault(point)` SIGKILLs the process, as a
+`kill -9` would, when the environment variable `CERTMGR_FAULT` names the point
+(comma-separated list). Other modules call it between the steps of their writes
+(`import:*`, `renewal:*`, `crl:*`: see docs/security.md). Points in this module:
 - `keyfile:mid-write`: half the data written to the temporary file;
 - `keyfile:before-rename`: temporary file complete and fsync'ed, not renamed;
 - `keyfile:after-rename`: renamed, directory not yet fsync'ed.
@@ -40,6 +42,8 @@ __all__ = [
     "TEMP_MARKER",
     "check_permissions",
     "cleanup_stale_temp",
+    "fault",
+    "make_private_dirs",
     "read_private_file",
     "write_private_file",
     "write_public_file",
@@ -161,14 +165,39 @@ def _dir_problems(directory: Path) -> list[str]:
     return problems
 
 
+def make_private_dirs(directory: Path) -> None:
+    """Create `directory` and its missing parents with mode 0700 (exactly: not the umask's).
+
+    Directories that already exist are left as they are (`certmgr doctor` reports them);
+    raises OSError."""
+    missing: list[Path] = []
+    current = directory
+    while not current.is_dir():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            if not path.is_dir():
+                raise
+            continue  # a concurrent process made it first
+        path.chmod(0o700)  # mkdir's mode is filtered by the umask
+
+
 def _ensure_dir(directory: Path, *, private: bool) -> None:
     try:
         if not directory.is_dir():
-            directory.parent.mkdir(parents=True, exist_ok=True)
-            # mkdir's mode is filtered by the umask: set it exactly afterwards.
-            directory.mkdir(mode=0o700 if private else 0o755, exist_ok=True)
-            if private:
-                directory.chmod(0o700)
+            # The parents (the certmgr home, typically) are private whatever we write.
+            make_private_dirs(directory.parent)
+            try:
+                directory.mkdir(mode=0o700 if private else 0o755)
+            except FileExistsError:
+                pass  # a concurrent writer made it: checked below like any existing one
+            else:
+                directory.chmod(0o700 if private else 0o755)  # not the umask's mode
     except OSError as exc:
         raise StoreError(f"{directory}: cannot create directory: {exc.strerror}") from None
     if private:
@@ -177,8 +206,12 @@ def _ensure_dir(directory: Path, *, private: bool) -> None:
             raise InputError("; ".join(problems), source=directory)
 
 
-def _fault(point: str) -> None:
-    """SIGKILL ourselves at `point` when CERTMGR_FAULT names it (crash tests only)."""
+def fault(point: str) -> None:
+    """SIGKILL ourselves at `point` when CERTMGR_FAULT names it (crash tests only).
+
+    Every multi-step write of certmgr calls this between its steps with a point named
+    `<area>:<step>`; `docs/security.md` lists them. Unset (always, outside tests) it
+    costs one environment look-up."""
     wanted = os.environ.get(FAULT_ENV)
     if wanted and point in {p.strip() for p in wanted.split(",")}:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -197,12 +230,12 @@ def _atomic_write(path: Path, data: bytes, *, mode: int, overwrite: bool) -> Non
             os.fchmod(fd, mode)  # the umask may have narrowed it; make it exact
             half = len(data) // 2
             _write_all(fd, data[:half])
-            _fault("keyfile:mid-write")
+            fault("keyfile:mid-write")
             _write_all(fd, data[half:])
             os.fsync(fd)
         finally:
             os.close(fd)
-        _fault("keyfile:before-rename")
+        fault("keyfile:before-rename")
         if overwrite:
             tmp.replace(path)
         else:
@@ -211,7 +244,7 @@ def _atomic_write(path: Path, data: bytes, *, mode: int, overwrite: bool) -> Non
             except FileExistsError:
                 raise InputError("already exists (refusing to overwrite)", source=path) from None
             tmp.unlink()
-        _fault("keyfile:after-rename")
+        fault("keyfile:after-rename")
         _fsync_dir(directory)
     except OSError as exc:
         with contextlib.suppress(OSError):

@@ -97,7 +97,13 @@ def test_report_and_status(cli: Invoke, store: Store, pki: PkiIndex, tmp_path: P
 
 
 def test_commands_need_a_migrated_database(cli: Invoke, tmp_path: Path) -> None:
-    empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    path = tmp_path / "empty.sqlite3"
+    empty = f"sqlite:///{path}"
+    missing = cli("--db", empty, "status")  # no file: a wrong --db, not a schema to migrate
+    assert missing.code == 2
+    assert "no database at" in missing.err
+    assert not path.exists()
+    path.touch()
     out = cli("--db", empty, "status")
     assert out.code == 3
     assert "certmgr db upgrade" in out.err

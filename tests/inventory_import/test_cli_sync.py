@@ -105,6 +105,7 @@ def test_crl_commands(cli: Invoke, pki: Path) -> None:
 
 def test_commands_refuse_an_unmigrated_database(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "x.sqlite3").touch()  # an existing, empty database file
     with pytest.raises(SystemExit) as info:
         run(["--db", f"sqlite:///{tmp_path / 'x.sqlite3'}", "trust", "list"])
     assert info.value.code == 3

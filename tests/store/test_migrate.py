@@ -11,10 +11,11 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from certmgr.config import Settings
-from certmgr.errors import MigrationRequiredError
+from certmgr.errors import MigrationRequiredError, NotFoundError
 from certmgr.store import (
     migrate,
     models_alerts,  # noqa: F401 - registers the monitoring tables
+    models_probes,  # noqa: F401 - registers the probe tables
 )
 from certmgr.store.engine import make_engine
 from certmgr.store.migrate import (
@@ -31,6 +32,7 @@ _TABLES = {
     "alembic_version", "audit_event", "binding", "ca_certificate", "certificate", "crl",
     "key_record", "mailbox", "structure", "validation_result", "validation_run",
     "alert_sent", "alert_state", "job_run", "service_lease", "renewal", "revocation_code",
+    "mailbox_endpoint", "probe_result",
 }
 
 _REVISION_0002 = """
@@ -129,8 +131,9 @@ class TestOpenStore:
     def test_creates_empty_home_sqlite(self, tmp_path: Path) -> None:
         home = tmp_path / "home"
         settings = Settings(home=home, db_url=f"sqlite:///{home / 'certmgr.sqlite3'}")
-        with pytest.raises(MigrationRequiredError):
+        with pytest.raises(NotFoundError):
             open_store(settings).close()
+        assert not (home / "certmgr.sqlite3").exists()
         with open_store(settings, create=True) as store:
             assert current_revision(store.engine) == head_revision()
 
