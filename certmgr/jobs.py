@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import func
+
 from certmgr.errors import CertmgrError, JobError
 from certmgr.services.alert_channels import alert_lang, build_channels
 from certmgr.services.alerts import AlertPolicy, dispatch, evaluate_alerts, send_digest
@@ -27,11 +29,14 @@ if TYPE_CHECKING:
     from certmgr.channels.base import Channel
     from certmgr.config import Settings
     from certmgr.fetch.http import Fetcher
+    from certmgr.secrets import Secret
     from certmgr.store.session import Store
 
-__all__ = ["ACTOR", "JOBS", "alerts", "crl_refresh", "digest", "heartbeat", "run_job", "scan"]
+__all__ = ["ACTOR", "JOBS", "alerts", "crl_refresh", "digest", "heartbeat", "probe_endpoints",
+           "run_job", "scan"]
 
 ACTOR = "certmgr-serve"
+_KEY_JOBS = frozenset({"probe_endpoints"})
 Job = Callable[..., dict[str, Any]]
 
 
@@ -138,6 +143,56 @@ def digest(settings: Settings, *, now: dt.datetime,
     return _recorded("digest", settings, now, work)
 
 
+def probe_endpoints(settings: Settings, *, now: dt.datetime, passphrase: Secret | None = None,
+                    channels: Sequence[Channel] | None = None, timeout: float = 10.0,
+                    every: bool = False) -> dict[str, Any]:
+    """Probe the endpoints due in the hour starting at `now` (`every`: all of them).
+
+    Each active mailbox with an endpoint is probed once a day at its own slot
+    (`certmgr.services.probe_history.is_due`), presenting its certificate and key when the
+    key is held here and `passphrase` opens it (else without a client certificate). The
+    results are stored, and a mailbox whose probes went from ok to failing is alerted once
+    (`certmgr.services.alerts.probe_alert_events`)."""
+    from sqlmodel import col, select  # noqa: PLC0415 - only this job needs them
+
+    from certmgr.services import probe_history as ph  # noqa: PLC0415
+    from certmgr.services.alerts import probe_alert_events  # noqa: PLC0415
+    from certmgr.store.models import Mailbox  # noqa: PLC0415
+    from certmgr.store.models_probes import ProbeResult  # noqa: PLC0415
+
+    def work(store: Store) -> dict[str, Any]:
+        with store.sessions() as session:
+            rows = session.execute(select(col(Mailbox.address), col(Mailbox.id)).where(
+                col(Mailbox.archived).is_(False), col(Mailbox.endpoint_host).is_not(None),
+                col(Mailbox.endpoint_host) != "").order_by(col(Mailbox.address))).all()
+            last = dict(session.execute(select(col(ProbeResult.mailbox_id),
+                                               func.max(col(ProbeResult.at))).group_by(
+                col(ProbeResult.mailbox_id))).all())
+        # slots are due by the hour the run belongs to, so hourly runs tile the day
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        due = [a for a, mailbox_id in rows
+               if every or ph.is_due(a, now=hour, last_at=last.get(mailbox_id))]
+        statuses: dict[str, str] = {}
+        if due:
+            trust = ph.store_trust(store)
+            for address in due:
+                probe = ph.probe_mailbox(
+                    store=store, settings=settings, address=address, at=now, timeout=timeout,
+                    passphrase=None if passphrase is None else lambda: passphrase,
+                    trust=trust, client="optional")
+                statuses[address] = ph.record_probe(store=store, address=address,
+                                                    report=probe).status
+        events = probe_alert_events(store=store)
+        told = dispatch(store=store, channels=channels if channels is not None else
+                          build_channels(settings, now=lambda: now), events=events, at=now,
+                          lang=alert_lang(settings), policy=AlertPolicy.from_settings(settings),
+                          actor=ACTOR) if events else None
+        return {"endpoints": len(rows), "probed": statuses, "failing": len(events),
+                "alerts": None if told is None else told.to_json()}
+
+    return _recorded("probe_endpoints", settings, now, work)
+
+
 def heartbeat(settings: Settings, *, now: dt.datetime) -> dict[str, Any]:
     """Record that the service is alive (a JobRun with the host and pid)."""
     return _recorded("heartbeat", settings, now,
@@ -145,12 +200,17 @@ def heartbeat(settings: Settings, *, now: dt.datetime) -> dict[str, Any]:
 
 
 JOBS: dict[str, Job] = {"crl_refresh": crl_refresh, "scan": scan, "alerts": alerts,
-                        "digest": digest, "heartbeat": heartbeat}
+                        "digest": digest, "heartbeat": heartbeat,
+                        "probe_endpoints": probe_endpoints}
 
 
-def run_job(name: str, settings: Settings, *, now: dt.datetime) -> dict[str, Any]:
-    """Run job `name` now; JobError for an unknown name or a failure."""
+def run_job(name: str, settings: Settings, *, now: dt.datetime,
+            passphrase: Secret | None = None) -> dict[str, Any]:
+    """Run job `name` now; JobError for an unknown name or a failure. `passphrase` (the
+    key passphrase) goes to the jobs that use keys (`probe_endpoints`) only."""
     job = JOBS.get(name)
     if job is None:
         raise JobError(f"unknown job {name!r} (one of {', '.join(JOBS)})")
+    if name in _KEY_JOBS:
+        return job(settings, now=now, passphrase=passphrase)
     return job(settings, now=now)

@@ -8,14 +8,18 @@
 - Schedules: CRL refresh once a day at a per-installation minute between 07:15 and
   08:00 (`JitteredDailyTrigger` seeded by `installation_id`), followed by a scan, and
   again 5 minutes after the earliest current CRL's nextUpdate; alerts at 08:30; the
-  digest at 08:45; a heartbeat every 5 minutes. `[schedule]` in config.toml overrides
-  any of them with a crontab line (`alerts = "30 8 * * 1-5"`) or `"every N s"`.
+  digest at 08:45; a heartbeat every 5 minutes; endpoint probes every hour at minute 0
+  (each mailbox is probed in its own hour of the day, `certmgr.jobs.probe_endpoints`).
+  `[schedule]` in config.toml overrides any of them with a crontab line
+  (`alerts = "30 8 * * 1-5"`) or `"every N s"`.
 - Catch-up: `start` runs once every stored job whose run time passed while no
   scheduler was running (downtime), then resumes the normal schedule.
 
 Scheduled callables take only text arguments (home, db URL) and reload the settings,
 so a job stored in the database never holds stale configuration; they read the clock
-(they are entry points).
+(they are entry points). The key passphrase `serve` reads at start is never one of those
+arguments (they are stored in the database): `start(..., passphrase=)` keeps it in this
+process's memory, and `run_scheduled` hands it to the jobs that use keys.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
     from certmgr.config import Settings
+    from certmgr.secrets import Secret
 
 __all__ = ["JOB_DEFAULTS", "NEXT_UPDATE_JOB", "build_scheduler", "describe_jobs",
            "installation_id", "run_scheduled", "schedule_jobs", "schedule_next_update_refresh",
@@ -71,6 +76,12 @@ def installation_id(home: Path) -> str:
     return value
 
 
+class _ProcessSecrets:
+    """The key passphrase given to `start`, for this process only (see the module doc)."""
+
+    passphrase: Secret | None = None
+
+
 def run_scheduled(name: str, home: str, db_url: str) -> None:
     """What the scheduler calls: reload the settings, read the clock, run job `name`
     (`crl_refresh` is followed by a scan, and schedules the next-update refresh)."""
@@ -86,7 +97,7 @@ def run_scheduled(name: str, home: str, db_url: str) -> None:
             finally:  # scan right after each refresh, even a partly failed one
                 jobs.scan(settings, now=SystemClock().now())
         else:
-            jobs.run_job(name, settings, now=now)
+            jobs.run_job(name, settings, now=now, passphrase=_ProcessSecrets.passphrase)
     except Exception:
         log.exception("job %s failed", name, extra={"job": name})
         raise
@@ -115,6 +126,8 @@ def _triggers(settings: Settings) -> dict[str, BaseTrigger]:
         "alerts": _trigger(settings, "alerts", CronTrigger(hour=8, minute=30, timezone=tz)),
         "digest": _trigger(settings, "digest", CronTrigger(hour=8, minute=45, timezone=tz)),
         "heartbeat": _trigger(settings, "heartbeat", IntervalTrigger(minutes=5, timezone=tz)),
+        "probe_endpoints": _trigger(settings, "probe_endpoints",
+                                    CronTrigger(minute=0, timezone=tz)),
     }
 
 
@@ -153,10 +166,12 @@ def schedule_next_update_refresh(scheduler: BackgroundScheduler, settings: Setti
     return when
 
 
-def start(settings: Settings, *, now: dt.datetime, paused: bool = False
-          ) -> tuple[BackgroundScheduler, list[str]]:
+def start(settings: Settings, *, now: dt.datetime, paused: bool = False,
+          passphrase: Secret | None = None) -> tuple[BackgroundScheduler, list[str]]:
     """Start a scheduler with every job; run once (now) each stored job whose time passed
-    during downtime. Returns the scheduler and the names of the jobs caught up."""
+    during downtime. Returns the scheduler and the names of the jobs caught up.
+    `passphrase` opens the held keys for the jobs that use them (kept in memory only)."""
+    _ProcessSecrets.passphrase = passphrase
     scheduler = build_scheduler(settings)
     scheduler.start(paused=True)
     missed = [job.id for job in scheduler.get_jobs()

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from certmgr.config import Settings
+    from certmgr.secrets import Secret
 
 __all__ = ["LOCK_KEY", "RETRY_SECONDS", "FileLeader", "JsonFormatter", "PgLeader", "serve"]
 
@@ -167,8 +168,12 @@ def _record_lease(settings: Settings, now: dt.datetime) -> None:
 
 
 def serve(settings: Settings, *, metrics_addr: tuple[str, int] | None = None,
-          stop: threading.Event | None = None, clock: Clock | None = None) -> int:
-    """Run until SIGTERM/SIGINT (or `stop`): metrics at once, jobs once leader. Returns 0."""
+          stop: threading.Event | None = None, clock: Clock | None = None,
+          passphrase: Secret | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or `stop`): metrics at once, jobs once leader. Returns 0.
+
+    `passphrase` opens the keys held here for the jobs that need them (the endpoint probes
+    present each mailbox's client certificate); it stays in memory and is never logged."""
     from certmgr.scheduler import start  # noqa: PLC0415 - APScheduler only in the service
     from certmgr.store.session import open_store  # noqa: PLC0415
 
@@ -195,7 +200,7 @@ def serve(settings: Settings, *, metrics_addr: tuple[str, int] | None = None,
             from certmgr.metrics import make_registry  # noqa: PLC0415
 
             server, _thread = start_http_server(metrics_addr[1], metrics_addr[0],
-                                                registry=make_registry(store))
+                                                registry=make_registry(store, clock=clock))
             log.info("metrics on http://%s:%d/metrics", *metrics_addr)
         while pg and not stop.is_set() and not leader.try_acquire():
             log.info("follower: another serve leads; retrying in %.0f s", RETRY_SECONDS)
@@ -203,9 +208,10 @@ def serve(settings: Settings, *, metrics_addr: tuple[str, int] | None = None,
         if stop.is_set():
             return 0
         _record_lease(settings, clock.now())
-        scheduler, missed = start(settings, now=clock.now())
-        log.info("leader: scheduling %d jobs (caught up: %s)", len(scheduler.get_jobs()),
-                 ", ".join(missed) or "none")
+        scheduler, missed = start(settings, now=clock.now(), passphrase=passphrase)
+        log.info("leader: scheduling %d jobs (caught up: %s; key passphrase: %s)",
+                 len(scheduler.get_jobs()), ", ".join(missed) or "none",
+                 "given" if passphrase is not None else "none")
         try:
             while not stop.wait(RETRY_SECONDS):
                 if not leader.alive():

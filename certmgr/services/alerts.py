@@ -3,7 +3,9 @@
 
 `evaluate_alerts` is a pure read of the store: it returns the facts that hold at `at`
 for the current certificate of every active mailbox (a certificate only bound as
-`previous`, i.e. superseded, is silent), the current CRLs and the recent job runs.
+`previous`, i.e. superseded, is silent), the current CRLs, the recent job runs and the
+failing endpoint probes (one fact per transition from ok to failing, dated by its first
+failing probe: `certmgr.services.probe_history.failing_streaks`).
 
 Expiry thresholds use CROSSING semantics: for each certificate the lowest threshold
 crossed (`days_left <= threshold`) is the one reported, never a higher one than the
@@ -37,6 +39,7 @@ from certmgr.channels.smtp import SmtpChannel
 from certmgr.errors import CertmgrError
 from certmgr.services.alert_events import AlertEvent, AlertFinding, AlertKind
 from certmgr.services.messages import group_by_recipient, render, render_digest
+from certmgr.services.probe_history import failing_streaks
 from certmgr.services.status import days_left
 from certmgr.store.audit import append_event
 from certmgr.store.enums import BindingRole, MailboxStatus
@@ -59,7 +62,7 @@ if TYPE_CHECKING:
     from certmgr.store.session import Store
 
 __all__ = ["ALL_RECIPIENTS", "AlertPolicy", "DispatchReport", "dispatch", "evaluate_alerts",
-           "send_digest"]
+           "probe_alert_events", "send_digest"]
 
 ALL_RECIPIENTS = "*"
 _JOB_LOOKBACK = dt.timedelta(days=2)
@@ -99,7 +102,14 @@ def evaluate_alerts(*, store: Store, at: dt.datetime, thresholds: Sequence[int],
         events += _crl_events(session, at=at)
         events += _order_events(session, at=at, days=order_pending_days)
         events += _job_events(session, at=at)
+        events += _probe_events(session)
     return events
+
+
+def probe_alert_events(*, store: Store) -> list[AlertEvent]:
+    """The probe alerts that hold now (what the probe job dispatches right after probing)."""
+    with store.sessions() as session:
+        return _probe_events(session)
 
 
 def _certificate_events(session: Session, *, at: dt.datetime, thresholds: list[int]
@@ -181,6 +191,16 @@ def _job_events(session: Session, *, at: dt.datetime) -> list[AlertEvent]:
     # The event's `at` is the run's start, so one failed run is one alert.
     return [AlertEvent(kind=AlertKind.JOB_FAILED, at=row.started_at, job_name=row.job,
                        job_error=row.error or "failed") for row in rows]
+
+
+def _probe_events(session: Session) -> list[AlertEvent]:
+    # One alert per transition from ok to failing: the event's `at` is the first failure
+    # since the last success, so its dedup key holds for the whole failure.
+    # TODO(lead): a PROBE_FAILED kind with its own texts; JOB_FAILED carries it meanwhile.
+    return [AlertEvent(kind=AlertKind.JOB_FAILED, at=streak.since, mailbox=streak.address,
+                       job_name=f"probe {streak.address} ({streak.endpoint})",
+                       job_error=streak.latest.error or streak.latest.status)
+            for streak in failing_streaks(session)]
 
 
 # ------------------------------------------------------------------------- dispatch

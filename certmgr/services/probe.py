@@ -77,28 +77,8 @@ _CERT_ALERTS = frozenset({"bad certificate", "unsupported certificate", "certifi
                           "decrypt error"})
 
 
-class ProbeCode(enum.StrEnum):
-    """Finding codes of a probe (to move into `certmgr.pki.findings.Code`)."""
-
-    TLS_DNS = "TLS_DNS"
-    TLS_CONNECT_REFUSED = "TLS_CONNECT_REFUSED"
-    TLS_CONNECT_FAILED = "TLS_CONNECT_FAILED"
-    TLS_TIMEOUT = "TLS_TIMEOUT"
-    TLS_ALERT = "TLS_ALERT"
-    TLS_HANDSHAKE = "TLS_HANDSHAKE"
-    TLS_VERSION = "TLS_VERSION"
-    STARTTLS_UNSUPPORTED = "STARTTLS_UNSUPPORTED"
-    SERVER_PROTOCOL = "SERVER_PROTOCOL"
-    SERVER_CERT_INVALID = "SERVER_CERT_INVALID"
-    SERVER_CERT_EXPIRING = "SERVER_CERT_EXPIRING"
-    SERVER_PROFILE = "SERVER_PROFILE"
-    SERVER_NAME_MISMATCH = "SERVER_NAME_MISMATCH"
-    SERVER_CHAIN_INCOMPLETE = "SERVER_CHAIN_INCOMPLETE"
-    CLIENT_CERT_ACCEPTED = "CLIENT_CERT_ACCEPTED"
-    CLIENT_CERT_REJECTED = "CLIENT_CERT_REJECTED"
-    CLIENT_CERT_NOT_REQUESTED = "CLIENT_CERT_NOT_REQUESTED"
-    CLIENT_CERT_REQUIRED = "CLIENT_CERT_REQUIRED"
-    REVOCATION_NOT_CHECKED = "REVOCATION_NOT_CHECKED"
+ProbeCode = Code
+"""Former name of the probe codes, now members of `certmgr.pki.findings.Code` (one namespace)."""
 
 
 class NagiosStatus(enum.IntEnum):
@@ -114,7 +94,7 @@ class NagiosStatus(enum.IntEnum):
 class ProbeFinding:
     """A `Finding` whose code may be a probe code (same JSON shape as `Finding.to_json`)."""
 
-    code: ProbeCode | Code
+    code: Code
     severity: Severity
     message: str
     subject: str | None = None
@@ -264,7 +244,7 @@ class _Judgement:
     findings: list[ProbeFinding] = field(default_factory=list)
     unknown: bool = False
 
-    def add(self, code: ProbeCode | Code, severity: Severity, message: str,
+    def add(self, code: Code, severity: Severity, message: str,
             subject: str | None = None) -> None:
         self.findings.append(ProbeFinding(code, severity, message, subject))
 
@@ -278,7 +258,7 @@ def judge_probe(observation: TlsObservation, *, trust: TrustMaterial, at: dt.dat
                    if f.severity >= Severity.ERROR]
     _failure(observation, j, client_presented=client_presented)
     if observation.protocol is not None and observation.protocol not in _GOOD_PROTOCOLS:
-        j.add(ProbeCode.TLS_VERSION, _E, f"The server negotiated {observation.protocol}; "
+        j.add(Code.TLS_VERSION, _E, f"The server negotiated {observation.protocol}; "
               "MSSanté requires TLS 1.2 or better.")
     server, subjects = _server(observation, j, trust=trust, at=at, revocation=revocation,
                                warn_days=warn_days)
@@ -308,20 +288,20 @@ def _failure(obs: TlsObservation, j: _Judgement, *, client_presented: bool) -> N
     if (cert_alert or hang_up) and obs.client_cert_requested:
         # handled by _client (presented) or reported here (the server wants one)
         if not client_presented:
-            j.add(ProbeCode.CLIENT_CERT_REQUIRED, _W,
+            j.add(Code.CLIENT_CERT_REQUIRED, _W,
                   "The server requires a client certificate (mutual TLS); probe with "
                   "--cert/--key or --mailbox to test a mailbox's login.")
         return
     code, severity = {
-        FailureKind.DNS: (ProbeCode.TLS_DNS, _E),
-        FailureKind.REFUSED: (ProbeCode.TLS_CONNECT_REFUSED, _E),
-        FailureKind.TIMEOUT: (ProbeCode.TLS_TIMEOUT, _E),
-        FailureKind.NETWORK: (ProbeCode.TLS_CONNECT_FAILED, _E),
-        FailureKind.STARTTLS_UNSUPPORTED: (ProbeCode.STARTTLS_UNSUPPORTED, _E),
-        FailureKind.PROTOCOL: (ProbeCode.SERVER_PROTOCOL, _E),
-        FailureKind.ALERT: (ProbeCode.TLS_ALERT, _E),
-        FailureKind.HANDSHAKE: (ProbeCode.TLS_HANDSHAKE, _E),
-        FailureKind.CLOSED: (ProbeCode.SERVER_PROTOCOL, _E),
+        FailureKind.DNS: (Code.TLS_DNS, _E),
+        FailureKind.REFUSED: (Code.TLS_CONNECT_REFUSED, _E),
+        FailureKind.TIMEOUT: (Code.TLS_TIMEOUT, _E),
+        FailureKind.NETWORK: (Code.TLS_CONNECT_FAILED, _E),
+        FailureKind.STARTTLS_UNSUPPORTED: (Code.STARTTLS_UNSUPPORTED, _E),
+        FailureKind.PROTOCOL: (Code.SERVER_PROTOCOL, _E),
+        FailureKind.ALERT: (Code.TLS_ALERT, _E),
+        FailureKind.HANDSHAKE: (Code.TLS_HANDSHAKE, _E),
+        FailureKind.CLOSED: (Code.SERVER_PROTOCOL, _E),
     }[failure.kind]
     j.unknown = j.unknown or failure.kind is FailureKind.DNS
     j.add(code, severity, f"{failure.detail} (stage: {failure.stage}).")
@@ -343,23 +323,23 @@ def _server(obs: TlsObservation, j: _Judgement, *, trust: TrustMaterial, at: dt.
     if not result.valid:
         reasons = ", ".join(sorted({str(f.code) for f in result.findings
                                     if f.severity is Severity.ERROR})) or "invalid"
-        j.add(ProbeCode.SERVER_CERT_INVALID, _E,
+        j.add(Code.SERVER_CERT_INVALID, _E,
               f"The server certificate {facts.subject} does not validate ({reasons}).")
     j.findings += [ProbeFinding.of(f) for f in result.findings]
     if revocation is RevocationMode.OFF:
-        j.add(ProbeCode.REVOCATION_NOT_CHECKED, _I,
+        j.add(Code.REVOCATION_NOT_CHECKED, _I,
               "Revocation was not checked (no CRL given or stored).")
     _profile(facts, j)
     days_left = (facts.not_after - at).days
     if result.valid and days_left < warn_days:
-        j.add(ProbeCode.SERVER_CERT_EXPIRING, _W,
+        j.add(Code.SERVER_CERT_EXPIRING, _W,
               f"The server certificate expires in {days_left} days ({facts.not_after:%Y-%m-%d}).")
     if not obs.target.is_ip_literal and not _names_host(leaf, obs.target.host):
-        j.add(ProbeCode.SERVER_NAME_MISMATCH, _W,
+        j.add(Code.SERVER_NAME_MISMATCH, _W,
               f"The server certificate does not name {obs.target.host} ({facts.subject}).")
     anchors = {a.subject for a in trust.anchors}
     if len(certs) == 1 and leaf.issuer not in anchors and leaf.issuer != leaf.subject:
-        j.add(ProbeCode.SERVER_CHAIN_INCOMPLETE, _W,
+        j.add(Code.SERVER_CHAIN_INCOMPLETE, _W,
               "The server sends its certificate without the intermediate CA; clients that "
               "do not hold the IGC Santé intermediates cannot build the chain.")
     server = ServerCertificate(subject=facts.subject, issuer=facts.issuer,
@@ -376,7 +356,7 @@ def _profile(facts: CertFacts, j: _Judgement) -> None:
         reasons.insert(0, f"issued by {facts.issuer}, not by AC IGC-SANTE ELEMENTAIRE "
                           "ORGANISATIONS")
     if reasons:
-        j.add(ProbeCode.SERVER_PROFILE, _E,
+        j.add(Code.SERVER_PROFILE, _E,
               "MSSanté requires an IGC Santé ELEMENTAIRE ORGANISATIONS server (SERV_SSL) "
               f"certificate: {'; '.join(reasons)}")
     j.findings += [ProbeFinding.of(f) for f in found]
@@ -404,26 +384,26 @@ def _client(obs: TlsObservation, j: _Judgement) -> ClientOutcome:
                                                  Stage.STARTTLS}:
         return ClientOutcome.UNKNOWN  # never got as far as presenting it
     if not obs.client_cert_requested:
-        j.add(ProbeCode.CLIENT_CERT_NOT_REQUESTED, _W,
+        j.add(Code.CLIENT_CERT_NOT_REQUESTED, _W,
               "The server did not ask for a client certificate: the mailbox's certificate "
               "was not presented and this login does not use it.")
         return ClientOutcome.NOT_REQUESTED
     if failure is not None and (failure.kind in {FailureKind.ALERT, FailureKind.CLOSED}
                                 or failure.stage is Stage.HANDSHAKE):
         why = f"alert {failure.alert!r}" if failure.alert else failure.detail
-        j.add(ProbeCode.CLIENT_CERT_REJECTED, _E,
+        j.add(Code.CLIENT_CERT_REJECTED, _E,
               f"The server refused the client certificate ({why}).")
         return ClientOutcome.REJECTED
     reply = obs.response[-1] if obs.response else ""
     if _positive(obs.target.starttls, reply):
-        j.add(ProbeCode.CLIENT_CERT_ACCEPTED, _I,
+        j.add(Code.CLIENT_CERT_ACCEPTED, _I,
               f"The server accepted the client certificate (reply: {reply[:120]}).")
         return ClientOutcome.ACCEPTED
     if not obs.response and obs.handshake_completed and failure is None:
-        j.add(ProbeCode.CLIENT_CERT_ACCEPTED, _I,
+        j.add(Code.CLIENT_CERT_ACCEPTED, _I,
               "The server completed the handshake with the client certificate.")
         return ClientOutcome.ACCEPTED
-    j.add(ProbeCode.CLIENT_CERT_REJECTED, _E,
+    j.add(Code.CLIENT_CERT_REJECTED, _E,
           f"The server did not accept the session after TLS (reply: {reply[:120] or 'none'}).")
     return ClientOutcome.REJECTED
 

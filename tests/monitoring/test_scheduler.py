@@ -18,7 +18,7 @@ def test_jobs_are_scheduled_with_the_defaults(settings: Settings, store: Store) 
     scheduler, missed = start(settings, now=START, paused=True)
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"crl_refresh", "alerts", "digest", "heartbeat"}
+        assert set(jobs) == {"crl_refresh", "alerts", "digest", "heartbeat", "probe_endpoints"}
         assert missed == []
         for job in jobs.values():
             assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (

@@ -37,6 +37,7 @@ METRICS: dict[str, frozenset[str]] = {
     "certmgr_probe_success": frozenset({"mailbox", "endpoint"}),
     "certmgr_probe_tls_version": frozenset({"mailbox", "endpoint"}),
     "certmgr_probe_server_cert_not_after_timestamp_seconds": frozenset({"mailbox", "endpoint"}),
+    "certmgr_probe_server_cert_days_left": frozenset({"mailbox", "endpoint"}),
 }
 _DURATION = re.compile(r"^\d+[smhdwy]$")
 _METRIC = re.compile(r"\b(up|certmgr_[a-z_]+)\b")

@@ -282,10 +282,22 @@ class TestUsage:
         assert out.out.startswith("TLS UNKNOWN - ")
         assert "--trust" in out.err
 
-    def test_mailbox_is_not_wired_yet(self, cli: Invoke, pki: Pki) -> None:
-        out = cli("probe", "127.0.0.1:1", "--trust", pki.trust, "--mailbox", "a@b.mssante.fr")
+    def test_mailbox_excludes_cert_and_key(self, cli: Invoke, pki: Pki) -> None:
+        out = cli("probe", "127.0.0.1:1", "--trust", pki.trust, "--mailbox", "a@b.mssante.fr",
+                  "--cert", pki.cert("el-org-auth-valid"), "--key", pki.key("el-org-auth-valid"))
         assert out.code == 2
-        assert "--cert" in out.err
+        assert "exclude" in out.err
+
+    def test_record_needs_a_mailbox(self, cli: Invoke, pki: Pki) -> None:
+        out = cli("probe", "127.0.0.1:1", "--trust", pki.trust, "--record")
+        assert out.code == 2
+        assert "--mailbox" in out.err
+
+    def test_mailbox_without_an_inventory_is_unknown(self, cli: Invoke, pki: Pki) -> None:
+        out = cli("probe", "127.0.0.1:1", "--trust", pki.trust, "--mailbox", "a@b.mssante.fr")
+        assert out.code == 3
+        assert "no inventory database" in out.err
+        assert len(out.err.strip().splitlines()) == 1
 
     def test_cert_without_key(self, cli: Invoke, pki: Pki) -> None:
         out = cli("probe", "127.0.0.1:1", "--trust", pki.trust,

@@ -11,7 +11,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from certmgr.store import models_alerts  # noqa: F401 - registers the monitoring tables
+from certmgr.store import (
+    models_alerts,  # noqa: F401 - registers the monitoring tables
+    models_probes,  # noqa: F401 - registers the probe tables
+)
 from certmgr.store.engine import make_engine
 from certmgr.store.models import StoreModel
 
