@@ -17,6 +17,7 @@ from textual.screen import Screen
 
 from certmgr.clock import Clock, SystemClock
 from certmgr.config import Settings
+from certmgr.jobs import JOBS, run_job
 from certmgr.services.console import Console
 from tui.commands import console_commands
 from tui.screens.dashboard import DashboardScreen
@@ -55,6 +56,9 @@ class CertmgrApp(App[None]):
                  browse_root: Path) -> None:
         super().__init__()
         self.inventory = console
+        self.job_names: tuple[str, ...] = tuple(JOBS)
+        self.run_job = run_job
+        """`certmgr.jobs.run_job`: the Jobs screen's "run now" (in a worker thread)."""
         self.clock = clock
         self.actor = actor
         self.browse_root = browse_root
@@ -89,10 +93,13 @@ class CertmgrApp(App[None]):
 
 
 def make_app(*, settings: Settings, clock: Clock | None = None, actor: str = "operator",
-             browse_root: Path | None = None, create: bool = False) -> CertmgrApp:
-    """The console over `settings` (the store opens on first read, in a worker)."""
-    return CertmgrApp(console=Console(settings, create=create), clock=clock or SystemClock(),
-                      actor=actor, browse_root=browse_root or Path.cwd())
+             browse_root: Path | None = None, create: bool = False,
+             console: Console | None = None) -> CertmgrApp:
+    """The console over `settings` (the store opens on first read, in a worker);
+    `console` replaces the default `Console(settings)` (tests lower its KDF rounds)."""
+    return CertmgrApp(console=console or Console(settings, create=create),
+                      clock=clock or SystemClock(), actor=actor,
+                      browse_root=browse_root or Path.cwd())
 
 
 def run_console(*, settings: Settings, clock: Clock, actor: str, create: bool = False) -> None:

@@ -11,6 +11,7 @@ from textual.screen import Screen
 from tui.presenters import FILTER_KEYS, status_label
 from tui.screens.detail import MailboxScreen
 from tui.screens.mailboxes import MailboxesScreen
+from tui.screens.tables import AlertsScreen, JobsScreen
 
 if TYPE_CHECKING:
     from tui.app import CertmgrApp
@@ -27,7 +28,7 @@ _MAILBOX_ACTIONS = (("csr", "Generate a CSR", "New key and CSR for this mailbox"
                     ("ordered", "Mark ordered", "The certificate was ordered on the ANS portal"),
                     ("import_cert", "Import the issued certificate", "Pick the file ANS sent"),
                     ("export", "Export certificate and key", "PKCS#12 with a passphrase"),
-                    ("acknowledge", "Acknowledge the alert", "Stop reminding about it"),
+                    ("acknowledge", "Acknowledge its alerts", "Stop reminding about them"),
                     ("archive", "Archive this mailbox", "No longer scanned nor listed"))
 
 
@@ -44,6 +45,11 @@ def console_commands(app: CertmgrApp, screen: Screen[object]) -> Iterator[System
         yield SystemCommand("Filter: all statuses", "Clear the quick filter",
                             lambda: screen.action_quick(""))
         yield SystemCommand("Reload the mailboxes", "r", screen.action_reload)
+    if isinstance(screen, AlertsScreen):
+        yield SystemCommand("Acknowledge the selected alert", "k", screen.action_acknowledge)
+        yield SystemCommand("Alerts: pending only / all", "p", screen.action_toggle_pending)
+    if isinstance(screen, JobsScreen):
+        yield SystemCommand("Run the selected job now", "n", screen.action_run_now)
     if isinstance(screen, MailboxScreen):
         for action, title, help_text in _MAILBOX_ACTIONS:
             yield SystemCommand(f"{title} ({screen.address})", help_text,

@@ -11,17 +11,28 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
-from certmgr.services.console import STATUSES, MailboxRow, MonthCount
+from certmgr.services.console import (
+    STATUSES,
+    AlertRow,
+    JobRow,
+    MailboxRow,
+    MonthCount,
+    RenewalEntry,
+)
 
 __all__ = [
+    "ALERT_STATE_STYLES",
     "FILTER_KEYS",
     "STATUS_LABELS",
     "STATUS_STYLES",
+    "alert_text",
     "crl_freshness_text",
     "days_left_text",
     "filter_rows",
+    "job_style",
     "month_columns",
     "month_histogram",
+    "renewal_steps",
     "short_issuer",
     "sort_rows",
     "status_label",
@@ -178,3 +189,32 @@ def sort_rows(rows: Sequence[R], *, key: str, reverse: bool = False) -> list[R]:
         "renewal": lambda r: (r.renewal, r.address),
     }
     return sorted(rows, key=keys[key], reverse=reverse)
+
+
+ALERT_STATE_STYLES = {"pending": "bold yellow", "failed": "bold red", "acknowledged": "green"}
+
+
+def alert_text(alert: AlertRow) -> str:
+    """'labo@x.fr — EXPIRY_THRESHOLD 30 d, 2025-06-01 08:30 UTC'."""
+    what = alert.kind + (f" {alert.threshold} d" if alert.threshold is not None else "")
+    return f"{alert.mailbox or '-'} — {what}, {when_text(alert.sent_at)}"
+
+
+def job_style(job: JobRow) -> str:
+    """Green when the last run succeeded, red when it failed, dim when never run."""
+    if job.last_ok is None:
+        return "dim"
+    return "green" if job.last_ok else "bold red"
+
+
+def renewal_steps(renewal: RenewalEntry) -> list[str]:
+    """'CSR 2025-06-01', 'ordered 2025-06-02 (ref X)', then the final state when closed."""
+    steps = [f"CSR {renewal.created_at:%Y-%m-%d}"]
+    if renewal.ordered_at is not None:
+        ref = f" (ref {renewal.order_ref})" if renewal.order_ref else ""
+        steps.append(f"ordered {renewal.ordered_at:%Y-%m-%d}{ref}")
+    if renewal.activated_at is not None:
+        steps.append(f"active {renewal.activated_at:%Y-%m-%d}")
+    elif renewal.label not in ("CSR ready", "ordered"):
+        steps.append(f"{renewal.label} {renewal.updated_at:%Y-%m-%d}")
+    return steps

@@ -2,29 +2,51 @@
 
 The TUI never touches the store: it holds a `Console` (opened from the settings) and
 calls these read functions from worker threads. Each returns frozen values shaped for
-display (issuer common names, lower-cased search keys, month buckets), so widgets do
-no SQL and no crypto. Actions go to the use-case modules (`mailboxes`, `scan`...)
-through the `Console` too, so that a locked or unreachable database always surfaces
-as a `StoreError` with a one-line message, never as a driver exception.
+display (issuer common names, lower-cased search keys, month buckets, text made safe
+for the terminal by `terminal_safe`), so widgets do no SQL and no crypto. Actions
+call the same use cases as the CLI (`enrol.generate_csr`, `renewal.mark_ordered`,
+`intake.import_issued`, `export.export_mailbox`, `alert_log.acknowledge`,
+`mailboxes.archive_mailbox`) through the `Console` too, so that a locked or
+unreachable database always surfaces as a `StoreError` with a one-line message,
+never as a driver exception. Renewal, alert and job queries live in
+`certmgr.services.console_queries`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import importlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, select
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
-from certmgr.errors import CertmgrError, StoreError
+from certmgr.errors import InputError, NotFoundError, StoreError
+from certmgr.pki.keys import DEFAULT_KDF_ROUNDS
+from certmgr.services.alert_log import acknowledge
+from certmgr.services.console_queries import (
+    RENEWAL_LABELS,
+    AlertRow,
+    JobRow,
+    RenewalEntry,
+    alert_rows,
+    job_rows,
+    latest_renewal_states,
+    mailbox_id,
+    renewal_history,
+    terminal_safe,
+    unacknowledged,
+)
+from certmgr.services.enrol import CsrCreated, KeyOptions, generate_csr
+from certmgr.services.export import ExportResult, export_mailbox
+from certmgr.services.intake import IntakeReport, import_issued
 from certmgr.services.mailboxes import archive_mailbox, show_mailbox
+from certmgr.services.renewal import RenewalView, mark_ordered
 from certmgr.services.status import CrlFreshness, NextExpiry, days_left, status_summary
 from certmgr.store.enums import BindingRole, MailboxStatus
 from certmgr.store.models import (
@@ -34,15 +56,23 @@ from certmgr.store.models import (
     Certificate,
     Crl,
     Mailbox,
+    RenewalState,
     Structure,
 )
 from certmgr.store.session import Store, open_store
+
+try:  # the probe history lands in parallel (issue 8); without it: "no probe yet"
+    from certmgr.services.probe_history import ProbeRecordView, last_probe
+except ImportError:  # pragma: no cover - depends on the build
+    ProbeRecordView = Any  # type: ignore[misc,assignment]
+    last_probe = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from certmgr.config import Settings
 
 __all__ = [
     "STATUSES",
+    "AlertRow",
     "AuditRow",
     "ChainLink",
     "Console",
@@ -50,21 +80,24 @@ __all__ = [
     "CrlRow",
     "Dashboard",
     "FindingRow",
+    "JobRow",
     "MailboxRow",
     "MailboxStatus",
     "MailboxView",
     "MonthCount",
     "NextExpiry",
+    "ProbeLine",
+    "RenewalEntry",
     "TimelineEntry",
     "TrustRow",
     "common_name",
     "month_buckets",
+    "terminal_safe",
 ]
 
 STATUSES: tuple[MailboxStatus, ...] = tuple(MailboxStatus)
 """Every status, in the order of the quick filters (keys 1-7)."""
 _MONTHS = 18
-_RENEWAL_ACTIONS = ("csr.", "enrol.", "renewal.", "order.", "intake.")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -77,8 +110,8 @@ def common_name(dn: str | None) -> str:
     for part in dn.split(","):
         key, _, value = part.strip().partition("=")
         if key.upper() == "CN":
-            return value.replace("\\", "")
-    return dn
+            return terminal_safe(value.replace("\\", ""))
+    return terminal_safe(dn)
 
 
 # ---------------------------------------------------------------------------- values
@@ -112,10 +145,10 @@ class Dashboard:
     next_expiries: tuple[NextExpiry, ...]
     crls: tuple[CrlFreshness, ...]
     last_scan: dt.datetime | None
-    alerts: tuple[str, ...] = ()
-    """Unacknowledged alerts, one line each (empty until the alert engine exists)."""
-    jobs: tuple[str, ...] = ()
-    """Next scheduled runs, one line each (empty until the scheduler exists)."""
+    alerts: tuple[AlertRow, ...] = ()
+    """Alerts sent and not yet acknowledged, one per mailbox and kind, newest first."""
+    jobs: tuple[JobRow, ...] = ()
+    """Every job known (scheduled or run), by name."""
 
     @property
     def total(self) -> int:
@@ -149,6 +182,16 @@ class TimelineEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ProbeLine:
+    """The last endpoint probe of a mailbox, summarised for one line."""
+
+    at: dt.datetime
+    ok: bool
+    status: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class MailboxView:
     """The mailbox detail screen's data."""
 
@@ -164,6 +207,12 @@ class MailboxView:
     checked_at: dt.datetime | None
     timeline: tuple[TimelineEntry, ...]
     archived: bool
+    renewals: tuple[RenewalEntry, ...] = ()
+    """Every renewal of the mailbox, oldest first."""
+    alerts: tuple[AlertRow, ...] = ()
+    """Alerts of the mailbox waiting for an acknowledgement."""
+    probe: ProbeLine | None = None
+    """The last endpoint probe (None: never probed, or no probe support in this build)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,18 +268,27 @@ def month_buckets(not_afters: list[dt.datetime], *, at: dt.datetime,
                  for i, n in enumerate(counts))
 
 
-def _renewal_state(action: str | None, *, has_next: bool) -> str:
-    if has_next:
-        return "next cert ready"
-    if action is None:
-        return ""
-    if "import" in action or "intake" in action:
-        return "issued"
-    if "order" in action:
-        return "ordered"
-    if "csr" in action or "enrol" in action:
-        return "CSR generated"
-    return action
+def _renewal_label(state: RenewalState | None) -> str:
+    return "" if state is None else RENEWAL_LABELS.get(state, str(state))
+
+
+def _probe_line(view: ProbeRecordView | None) -> ProbeLine | None:
+    if view is None:
+        return None
+    parts = [f"{view.status}"]
+    if view.endpoint:
+        parts.append(terminal_safe(view.endpoint))
+    if view.tls_version:
+        parts.append(terminal_safe(view.tls_version))
+    if view.server_days_left is not None:
+        parts.append(f"server cert {view.server_days_left} d left")
+    if view.client_outcome:
+        parts.append(f"client cert {terminal_safe(view.client_outcome)}")
+    if view.codes:
+        parts.append(terminal_safe(", ".join(view.codes)))
+    if view.error:
+        parts.append(terminal_safe(view.error.splitlines()[0]))
+    return ProbeLine(view.at, view.ok, view.status, " · ".join(parts))
 
 
 def _store_errors(method: Callable[P, T]) -> Callable[P, T]:
@@ -249,8 +307,11 @@ def _store_errors(method: Callable[P, T]) -> Callable[P, T]:
 class Console:
     """The TUI's handle on the inventory: opened lazily, safe to call from worker threads."""
 
-    def __init__(self, settings: Settings, *, create: bool = False) -> None:
+    def __init__(self, settings: Settings, *, create: bool = False,
+                 kdf_rounds: int = DEFAULT_KDF_ROUNDS) -> None:
         self.settings = settings
+        self.kdf_rounds = kdf_rounds
+        """PBKDF2 rounds of the keys the console generates (lower only in tests)."""
         self._create = create
         self._store: Store | None = None
         self._lock = threading.Lock()
@@ -271,7 +332,8 @@ class Console:
 
     # ------------------------------------------------------------------ reads
     @_store_errors
-    def dashboard(self, *, at: dt.datetime) -> Dashboard:
+    def dashboard(self, *, at: dt.datetime, job_names: Sequence[str] = ()) -> Dashboard:
+        """Counts, expiries per month, CRLs, last scan, pending alerts and jobs at `at`."""
         summary = status_summary(store=self.store, at=at, limit=8)
         with self.store.sessions() as session:
             not_afters = session.scalars(
@@ -284,11 +346,14 @@ class Console:
         return Dashboard(at=at, counts=summary.counts,
                          expiries=month_buckets(list(not_afters), at=at),
                          next_expiries=summary.next_expiries, crls=summary.crls,
-                         last_scan=summary.last_scan)
+                         last_scan=summary.last_scan,
+                         alerts=tuple(unacknowledged(alert_rows(self.store))),
+                         jobs=job_rows(self.store, names=job_names))
 
     @_store_errors
     def mailbox_rows(self) -> tuple[MailboxRow, ...]:
-        """Every active mailbox, by address, in one query (plus one for renewal states)."""
+        """Every active mailbox, by address, in one query (plus one for renewal states:
+        the state of each mailbox's newest `Renewal`)."""
         current = and_(col(Binding.mailbox_id) == Mailbox.id,
                        col(Binding.role) == BindingRole.CURRENT)
         query = (
@@ -302,21 +367,15 @@ class Console:
             .order_by(col(Mailbox.address)))
         with self.store.sessions() as session:
             rows = session.execute(query).all()
-            with_next = set(session.scalars(select(col(Binding.mailbox_id)).where(
-                col(Binding.role) == BindingRole.NEXT)).all())
-            last_ids = (select(func.max(col(AuditEvent.id))).where(
-                col(AuditEvent.object_type) == "mailbox",
-                or_(*(col(AuditEvent.action).startswith(p) for p in _RENEWAL_ACTIONS)))
-                .group_by(col(AuditEvent.object_id)))
-            actions: dict[str | None, str] = dict(session.execute(
-                select(col(AuditEvent.object_id), col(AuditEvent.action))
-                                           .where(col(AuditEvent.id).in_(last_ids))).all())
+            states = latest_renewal_states(session)
         out = []
-        for mailbox_id, address, name, idnat, status, left, issuer in rows:
-            renewal = _renewal_state(actions.get(address), has_next=mailbox_id in with_next)
+        for ident, address, name, idnat, status, left, issuer in rows:
+            renewal = _renewal_label(states.get(ident))
             cn = common_name(issuer)
-            out.append(MailboxRow(address, name, idnat, MailboxStatus(status), left, cn, renewal,
-                                  f"{address}\t{name}\t{idnat}\t{cn}\t{renewal}".lower()))
+            structure = terminal_safe(name)
+            out.append(MailboxRow(address, structure, idnat, MailboxStatus(status), left, cn,
+                                  renewal, f"{address}\t{structure}\t{idnat}\t{cn}\t"
+                                           f"{renewal}".lower()))
         return tuple(out)
 
     @_store_errors
@@ -326,41 +385,53 @@ class Console:
         summ = detail.summary
         current = next((c for c in detail.certificates if c.role is BindingRole.CURRENT), None)
         last = detail.last_validation
-        findings = tuple(FindingRow(str(f.get("code")), str(f.get("severity")),
-                                    str(f.get("message")))
+        findings = tuple(FindingRow(terminal_safe(str(f.get("code"))),
+                                    terminal_safe(str(f.get("severity"))),
+                                    terminal_safe(str(f.get("message"))))
                          for f in (last or {}).get("findings", []))
         chain = self._chain(last, current_subject=None if current is None else current.subject)
-        has_next = any(c.role is BindingRole.NEXT for c in detail.certificates)
-        renewal_action = next((e["action"] for e in reversed(detail.events)
-                               if str(e["action"]).startswith(_RENEWAL_ACTIONS)), None)
+        with self.store.sessions() as session:
+            ident = mailbox_id(session, summ.address)
+            renewals = () if ident is None else renewal_history(session, mailbox_id=ident)
         issuer = common_name(current.issuer) if current else ""
-        row = MailboxRow(summ.address, summ.structure_name, summ.idnat, summ.status,
-                         summ.days_left, issuer,
-                         _renewal_state(renewal_action, has_next=has_next), summ.address)
+        row = MailboxRow(summ.address, terminal_safe(summ.structure_name), summ.idnat,
+                         summ.status, summ.days_left, issuer,
+                         _renewal_label(renewals[-1].state if renewals else None),
+                         summ.address)
         facts: tuple[tuple[str, str], ...] = ()
         if current is not None:
-            facts = (("Subject", current.subject), ("Issuer", current.issuer),
+            facts = (("Subject", terminal_safe(current.subject)),
+                     ("Issuer", terminal_safe(current.issuer)),
                      ("Serial", current.serial_hex),
                      ("Valid from", f"{current.not_before:%Y-%m-%d %H:%M} UTC"),
                      ("Valid until", f"{current.not_after:%Y-%m-%d %H:%M} UTC"),
-                     ("Product", current.product), ("Environment", current.environment),
+                     ("Product", terminal_safe(current.product)),
+                     ("Environment", current.environment),
                      ("SHA-256", current.fingerprint_sha256))
-        timeline = tuple(TimelineEntry(e["at"], str(e["actor"]), str(e["action"]),
+        timeline = tuple(TimelineEntry(e["at"], terminal_safe(str(e["actor"])),
+                                       terminal_safe(str(e["action"])),
                                        _details_text(e.get("details")))
                          for e in detail.events)
-        return MailboxView(row=row, application=summ.application,
-                           environment=str(summ.environment), contacts=detail.contacts,
+        probe = None if last_probe is None else _probe_line(
+            last_probe(store=self.store, address=summ.address))
+        return MailboxView(row=row, application=terminal_safe(summ.application),
+                           environment=str(summ.environment),
+                           contacts=tuple(terminal_safe(c) for c in detail.contacts),
                            department=detail.department, facts=facts, chain=chain,
                            findings=findings,
                            checked_at=None if last is None else last.get("checked_at"),
-                           timeline=timeline, archived=summ.archived)
+                           timeline=timeline, archived=summ.archived, renewals=renewals,
+                           alerts=tuple(unacknowledged(alert_rows(
+                               self.store, mailbox=summ.address))),
+                           probe=probe)
 
     def _chain(self, last: dict[str, Any] | None, *,
                current_subject: str | None) -> tuple[ChainLink, ...]:
         if last is None:
             if current_subject is None:
                 return ()
-            return (ChainLink(common_name(current_subject), current_subject, "", "unknown",
+            return (ChainLink(common_name(current_subject), terminal_safe(current_subject), "",
+                              "unknown",
                               ("not validated yet: run a scan",)),)
         path = [str(p) for p in last.get("path", [])]
         subjects: dict[str, str] = {}
@@ -389,7 +460,9 @@ class Console:
             every = tuple(m for ms in errors.values() for m in ms)
             links.append(ChainLink(common_name(current_subject), current_subject, "",
                                    "error" if every else "unknown", every))
-        return tuple(links)
+        return tuple(ChainLink(link.name, terminal_safe(link.subject), link.fingerprint,
+                               link.status, tuple(terminal_safe(m) for m in link.messages))
+                     for link in links)
 
     @_store_errors
     def audit_rows(self, *, limit: int = 2000) -> tuple[AuditRow, ...]:
@@ -402,7 +475,9 @@ class Console:
             obj = f"{e.object_type}:{e.object_id}" if e.object_type else (e.object_id or "")
             text = _details_text(e.details)
             assert e.id is not None
-            out.append(AuditRow(e.id, e.at, e.actor, e.action, obj, text,
+            obj = terminal_safe(obj)
+            out.append(AuditRow(e.id, e.at, terminal_safe(e.actor), terminal_safe(e.action),
+                                obj, text,
                                 f"{e.actor}\t{e.action}\t{obj}\t{text}".lower()))
         return tuple(out)
 
@@ -414,7 +489,7 @@ class Console:
         return tuple(TrustRow(common_name(c.subject), "anchor" if c.is_anchor else
                               "intermediate", c.environment, c.pinned, c.not_after,
                               days_left(c.not_after, at=at), c.fingerprint_sha256[:16],
-                              c.source or "") for c in cas)
+                              terminal_safe(c.source or "")) for c in cas)
 
     @_store_errors
     def crl_rows(self, *, at: dt.datetime) -> tuple[CrlRow, ...]:
@@ -423,58 +498,83 @@ class Console:
                                    .order_by(col(Crl.issuer), col(Crl.is_delta))).all()
         return tuple(CrlRow(common_name(c.issuer), c.crl_number, c.this_update,
                             c.next_update, c.next_update is None or at < c.next_update,
-                            c.is_delta, c.entries, c.source or "", c.verified) for c in crls)
+                            c.is_delta, c.entries, terminal_safe(c.source or ""), c.verified)
+                     for c in crls)
+
+    @_store_errors
+    def alert_rows(self, *, limit: int = 500) -> tuple[AlertRow, ...]:
+        """The newest `limit` alerts sent, with their acknowledgement, newest first."""
+        return alert_rows(self.store, limit=limit)
+
+    @_store_errors
+    def job_rows(self, *, names: Sequence[str]) -> tuple[JobRow, ...]:
+        """Every job of `names` (and any other known): next run and last result."""
+        return job_rows(self.store, names=names)
 
     # ------------------------------------------------------------------ actions
     @_store_errors
     def archive(self, *, address: str, at: dt.datetime, actor: str) -> bool:
         return archive_mailbox(store=self.store, address=address, at=at, actor=actor)
 
-    # The renewal use cases are written in parallel (issue 6); until they land, these
-    # entry points say so in one line instead of failing with an ImportError.
     @_store_errors
     def generate_csr(self, *, address: str, profile: str, key_size: int, passphrase: str,
-                     at: dt.datetime, actor: str) -> Any:
-        return _service("enrol", "generate_csr", "CSR generation")(
-            store=self.store, settings=self.settings, address=address, profile=profile,
-            key_size=key_size, passphrase=passphrase.encode(), at=at, actor=actor)
+                     at: dt.datetime, actor: str) -> CsrCreated:
+        """A new key (sealed with `passphrase`) and CSR, and its CSR_READY renewal."""
+        return generate_csr(store=self.store, settings=self.settings, address=address,
+                            profile=profile, passphrase=passphrase.encode(), at=at,
+                            actor=actor, options=KeyOptions.for_size(
+                                key_size, kdf_rounds=self.kdf_rounds))
 
     @_store_errors
-    def mark_ordered(self, *, address: str, at: dt.datetime, actor: str) -> Any:
-        return _service("renewal", "mark_ordered", "Marking an order")(
-            store=self.store, address=address, at=at, actor=actor)
+    def mark_ordered(self, *, address: str, at: dt.datetime, actor: str,
+                     ref: str | None = None) -> RenewalView:
+        return mark_ordered(store=self.store, address=address, at=at, actor=actor, ref=ref)
 
     @_store_errors
-    def import_issued(self, *, address: str, path: Path, at: dt.datetime, actor: str) -> Any:
-        return _service("intake", "import_issued", "Importing an issued certificate")(
-            store=self.store, settings=self.settings, address=address, path=path, at=at,
-            actor=actor)
+    def import_issued(self, *, address: str, path: Path, at: dt.datetime, actor: str
+                      ) -> IntakeReport:
+        """Import the certificate file ANS issued; InputError (one line) when rejected."""
+        report = import_issued(store=self.store, settings=self.settings, address=address,
+                               path=path, at=at, actor=actor)
+        for file in report.report.files:
+            reason = file.error or "; ".join(o.finding.message for o in file.refused
+                                             if o.finding is not None)
+            if file.rejected:
+                raise InputError(terminal_safe(f"{file.path}: rejected {reason}"))
+        return report
 
     @_store_errors
-    def export(self, *, address: str, passphrase: str, at: dt.datetime, actor: str) -> Any:
-        return _service("export", "export_mailbox", "Export")(
-            store=self.store, settings=self.settings, address=address,
-            passphrase=passphrase.encode(), at=at, actor=actor)
+    def export(self, *, address: str, passphrase: str, at: dt.datetime, actor: str,
+               out: Path | None = None) -> ExportResult:
+        """PKCS#12 of the current certificate, chain and key (`passphrase` opens the key
+        and protects the file)."""
+        return export_mailbox(store=self.store, settings=self.settings, address=address,
+                              passphrase=passphrase.encode(), at=at, actor=actor, out=out)
 
     @_store_errors
-    def acknowledge_alert(self, *, address: str, at: dt.datetime, actor: str) -> Any:
-        return _service("alerts", "acknowledge", "Acknowledging alerts")(
-            store=self.store, address=address, at=at, actor=actor)
+    def pending_alerts(self, *, address: str) -> tuple[AlertRow, ...]:
+        """The mailbox's alerts still waiting for an acknowledgement, newest first."""
+        return tuple(unacknowledged(alert_rows(self.store, mailbox=address)))
 
+    @_store_errors
+    def acknowledge_alert(self, *, alert_id: int, at: dt.datetime, actor: str) -> str:
+        """Acknowledge sent alert `alert_id` (its certificate); the fingerprint."""
+        return acknowledge(store=self.store, alert_id=alert_id, at=at, actor=actor)
 
-def _service(module: str, name: str, what: str) -> Callable[..., Any]:
-    """`certmgr.services.<module>.<name>`, or CertmgrError when this build lacks it."""
-    try:
-        found = getattr(importlib.import_module(f"certmgr.services.{module}"), name, None)
-    except ImportError:
-        found = None
-    if not callable(found):
-        raise CertmgrError(f"{what} is not available in this certmgr yet "
-                           f"(certmgr.services.{module}.{name})")
-    return found  # type: ignore[no-any-return]
+    @_store_errors
+    def acknowledge_mailbox(self, *, address: str, at: dt.datetime, actor: str) -> int:
+        """Acknowledge every alert of `address` still pending; how many there were
+        (NotFoundError when none)."""
+        pending = self.pending_alerts(address=address)
+        if not pending:
+            raise NotFoundError(f"no alert to acknowledge for {address}")
+        for row in pending:
+            acknowledge(store=self.store, alert_id=row.id, at=at, actor=actor)
+        return len(pending)
 
 
 def _details_text(details: Any) -> str:
     if not isinstance(details, dict):
         return ""
-    return ", ".join(f"{k}={v}" for k, v in details.items() if v not in (None, "", [], {}))
+    return terminal_safe(", ".join(f"{k}={v}" for k, v in details.items()
+                                   if v not in (None, "", [], {})))

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
@@ -20,13 +21,16 @@ from certmgr.config import Settings, load_settings
 from certmgr.pki.facts import certificate_facts
 from certmgr.pki.findings import Finding
 from certmgr.pki.load import load_bundle
+from certmgr.services.console import Console
 from certmgr.services.mailboxes import MailboxSpec, add_mailbox
 from certmgr.services.scan import scan
 from certmgr.store.enums import BindingRole, MailboxEnvironment, MailboxStatus
-from certmgr.store.models import Binding, CACertificate, Crl, Mailbox, Structure
+from certmgr.store.models import Binding, CACertificate, Certificate, Crl, Mailbox, Structure
+from certmgr.store.models_alerts import AlertSent
 from certmgr.store.rows import ca_certificate_row, certificate_row
 from certmgr.store.session import Store, open_store
-from certmgr.testpki import FIXED_AT, PkiIndex, load_index
+from certmgr.testpki import FIXED_AT, PkiIndex, load_index, load_key, load_manifest
+from certmgr.testpki.profiles import leaf_extensions
 from tui.app import CertmgrApp, make_app
 
 FIXED = Path(__file__).resolve().parents[2] / "fixtures" / "pki" / "fixed"
@@ -128,7 +132,9 @@ def seed_inventory(store: Store, pki: PkiIndex) -> None:
     """Trust material, seven mailboxes (one per interesting status) and a scan at AT."""
     seed_trust(store, pki)
     for i, (address, leaf, org) in enumerate(MAILBOXES):
-        add_mailbox(store=store, spec=MailboxSpec(address=address, idnat=f"3{10000000000 + i:014d}",
+        # The first structure has a valid SIRET (a CSR needs one); the others' are forced.
+        idnat = SIRET if i == 0 else f"3{10000000000 + i:014d}"
+        add_mailbox(store=store, spec=MailboxSpec(address=address, idnat=idnat,
                                                   organization=org, application="DPI",
                                                   department="75"), at=AT, actor=ACTOR,
                     force_idnat=True)
@@ -143,9 +149,60 @@ def seeded(store: Store, pki: PkiIndex) -> Store:
     return store
 
 
+TEST_KDF_ROUNDS = 1000
+"""The fewest PBKDF2 rounds certmgr accepts: keys made in tests open in milliseconds."""
+
+
 @pytest.fixture
 def app(seeded: Store, settings: Settings, clock: FixedClock, tmp_path: Path) -> CertmgrApp:
-    return make_app(settings=settings, clock=clock, actor=ACTOR, browse_root=tmp_path)
+    return make_app(settings=settings, clock=clock, actor=ACTOR, browse_root=tmp_path,
+                    console=Console(settings, kdf_rounds=TEST_KDF_ROUNDS))
+
+
+def issue(csr_pem: bytes, *, not_before: dt.datetime = AT, years: int = 3) -> x509.Certificate:
+    """What ANS does: sign the CSR with ACI-EL-ORG, AUTH_CLI extensions (fixture PKI)."""
+    csr = x509.load_pem_x509_csr(csr_pem)
+    manifest = load_manifest()
+    issuer_key = load_key("ACI-EL-ORG")
+    issuer = x509.load_pem_x509_certificate((FIXED / "ca" / "ACI-EL-ORG.pem").read_bytes())
+    not_after = not_before.replace(year=not_before.year + years)
+    public_key = csr.public_key()
+    exts = leaf_extensions(profile="AUTH_CLI", public_key=public_key,  # type: ignore[arg-type]
+                           issuer_public_key=issuer_key.public_key(), issuer_name="ACI-EL-ORG",
+                           issuer_subject=issuer.subject, subject=csr.subject,
+                           policy=manifest.policies["AUTH_CLI"], not_before=not_before,
+                           not_after=not_after, urls=manifest.urls)
+    builder = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(issuer.subject)
+               .public_key(public_key).serial_number(x509.random_serial_number())
+               .not_valid_before(not_before).not_valid_after(not_after))
+    for value, critical in exts:
+        builder = builder.add_extension(value, critical=critical)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def current_fingerprint(store: Store, address: str) -> str:
+    """The SHA-256 of the mailbox's CURRENT certificate ('' when none)."""
+    with store.sessions() as session:
+        return session.scalar(
+            select(Certificate.fingerprint_sha256)
+            .join(Binding, col(Binding.certificate_id) == Certificate.id)
+            .join(Mailbox, col(Mailbox.id) == Binding.mailbox_id)
+            .where(col(Mailbox.address) == address,
+                   col(Binding.role) == BindingRole.CURRENT)) or ""
+
+
+def seed_alert(store: Store, address: str, *, at: dt.datetime = AT, threshold: int = 60,
+               recipient: str = "ops@example.org") -> int:
+    """One expiry alert told about the mailbox's current certificate; its id."""
+    with store.transaction() as session:
+        row = AlertSent(dedup_key=f"expiry:{address}:{threshold}", recipient=recipient,
+                        channel="email", kind="EXPIRY_THRESHOLD", mailbox=address,
+                        certificate_fingerprint=current_fingerprint(store, address),
+                        threshold=threshold, sent_at=at)
+        session.add(row)
+        session.flush()
+        assert row.id is not None
+        return row.id
 
 
 def seed_bulk(store: Store, n: int, *, at: dt.datetime = AT) -> None:

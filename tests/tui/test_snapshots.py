@@ -8,8 +8,10 @@ from __future__ import annotations
 import pytest
 from textual.pilot import Pilot
 
+from certmgr.store.session import Store
 from tui.app import CertmgrApp
 
+from .conftest import seed_alert
 from .screen_text import check_snapshot, screen_text
 
 SIZES = [(80, 24), (120, 36)]
@@ -79,3 +81,18 @@ class TestTrustAndHelp:
     @pytest.mark.parametrize("size", SIZES)
     async def test_help(self, app: CertmgrApp, size: tuple[int, int]) -> None:
         await _snap(app, size, "help", "question_mark")
+
+
+class TestAlertsAndJobs:
+    """Alerts told and waiting (one pending); jobs never run, no scheduler."""
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize("size", SIZES)
+    async def test_alerts(self, app: CertmgrApp, seeded: Store, size: tuple[int, int]) -> None:
+        seed_alert(seeded, "radio@imagerie-nantes.mssante.fr", threshold=14)
+        await _snap(app, size, "alerts", "a")
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize("size", SIZES)
+    async def test_jobs(self, app: CertmgrApp, size: tuple[int, int]) -> None:
+        await _snap(app, size, "jobs", "j")

@@ -60,12 +60,12 @@ class ConsoleScreen(Screen[None]):
 
     @on(ServiceFailed)
     def _failed(self, message: ServiceFailed) -> None:
-        self.notify(message.text, title="Error", severity="error", timeout=8)
+        self.notify(message.text, title="Error", severity="error", timeout=8, markup=False)
 
     @on(ActionDone)
     def _done(self, message: ActionDone) -> None:
         if message.text:
-            self.notify(message.text, title="Done")
+            self.notify(message.text, title="Done", markup=False)
         self.refresh_data()
 
     def refresh_data(self) -> None:

@@ -12,8 +12,10 @@ from textual.widgets import Footer, Header, Static
 from certmgr.services.console import STATUSES, Dashboard
 from tui.messages import Loaded
 from tui.presenters import (
+    alert_text,
     crl_freshness_text,
     days_left_text,
+    job_style,
     month_columns,
     status_label,
     status_style,
@@ -67,10 +69,15 @@ def render_activity(board: Dashboard) -> Text:
     text.append("Last scan  ", style="bold")
     text.append(when_text(board.last_scan, at=board.at) + "\n",
                 style="" if board.last_scan else "yellow")
-    text.append("Next jobs  ", style="bold")
-    text.append(("\n           ".join(board.jobs) if board.jobs
-                 else "no scheduler running (certmgr scan by hand or cron)") + "\n",
-                style="" if board.jobs else "dim")
+    text.append("Jobs\n", style="bold")
+    known = [job for job in board.jobs if job.next_run or job.last_started]
+    for job in known[:6]:
+        text.append(f" {job.name:<16}", style="bold")
+        text.append(f"next {when_text(job.next_run, at=board.at) if job.next_run else '-'}",
+                    style="" if job.next_run else "dim")
+        text.append(f" · {job.result}\n", style=job_style(job))
+    if not known:
+        text.append(" no job has run (certmgr serve, or certmgr scan by hand)\n", style="dim")
     text.append("\nSoonest expiries\n", style="bold")
     for e in board.next_expiries[:5]:
         text.append(f" {days_left_text(e.days_left):>8}  ", style=status_style(e.status))
@@ -80,10 +87,15 @@ def render_activity(board: Dashboard) -> Text:
     return text
 
 
-def render_alerts(board: Dashboard) -> Text:
+def render_alerts(board: Dashboard, *, limit: int = 8) -> Text:
     if not board.alerts:
         return Text("No alert waiting for acknowledgement.", style="dim")
-    return Text("\n".join(f"⚠ {a}" for a in board.alerts), style="bold yellow")
+    text = Text()
+    text.append(f"{len(board.alerts)} to acknowledge (a: alerts screen)\n", style="bold")
+    for alert in board.alerts[:limit]:
+        text.append("⚠ ", style="bold yellow")
+        text.append(alert_text(alert) + "\n")
+    return text
 
 
 class DashboardScreen(ConsoleScreen):
@@ -116,7 +128,8 @@ class DashboardScreen(ConsoleScreen):
 
     def refresh_data(self) -> None:
         app = self.console_app
-        self.read("dashboard", lambda: app.inventory.dashboard(at=app.now()))
+        self.read("dashboard", lambda: app.inventory.dashboard(at=app.now(),
+                                                               job_names=app.job_names))
 
     def action_refresh(self) -> None:
         self.refresh_data()

@@ -1,5 +1,6 @@
-"""One mailbox: certificate facts, the validated chain as a tree, findings, renewal
-state and history, and the actions on it (CSR, ordered, import, export, archive)."""
+"""One mailbox: certificate facts and last endpoint probe, the validated chain as a tree,
+findings, renewal state and history, pending alerts, and the actions on it (CSR,
+ordered, import, export, acknowledge, archive)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,14 @@ from textual.widgets import Footer, Header, Static, Tree
 
 from certmgr.services.console import MailboxView
 from tui.messages import Loaded
-from tui.presenters import days_left_text, status_label, status_style, when_text
+from tui.presenters import (
+    alert_text,
+    days_left_text,
+    renewal_steps,
+    status_label,
+    status_style,
+    when_text,
+)
 from tui.screens.base import ConsoleScreen
 from tui.screens.modals import ConfirmScreen, CsrForm, CsrRequest, FilePicker, PassphraseScreen
 
@@ -112,6 +120,12 @@ class MailboxScreen(ConsoleScreen):
         for label, value in view.facts:
             text.append(f"{label:<12} ", style="dim")
             text.append(f"{value}\n")
+        text.append(f"{'Last probe':<12} ", style="dim")
+        if view.probe is None:
+            text.append("no probe yet", style="grey50")
+        else:
+            text.append(f"{view.probe.at:%Y-%m-%d %H:%M} UTC  ", style="dim")
+            text.append(view.probe.text, style="green" if view.probe.ok else "bold red")
         return text
 
     def _tree(self, view: MailboxView) -> None:
@@ -146,8 +160,16 @@ class MailboxScreen(ConsoleScreen):
     @staticmethod
     def _timeline(view: MailboxView) -> Text:
         text = Text()
+        if view.alerts:
+            text.append(f"⚠ {len(view.alerts)} alert(s) to acknowledge [k]: ", style="bold yellow")
+            text.append("; ".join(alert_text(a) for a in view.alerts) + "\n")
         text.append("Renewal: ", style="bold")
-        text.append((view.row.renewal or "nothing under way") + "\n\n")
+        text.append((view.row.renewal or "nothing under way") + "\n")
+        for renewal in view.renewals:
+            text.append(f"  #{renewal.id} {renewal.profile} ", style="dim")
+            text.append(" → ".join(renewal_steps(renewal)), style="cyan")
+            text.append("\n")
+        text.append("\n")
         for entry in reversed(view.timeline):
             text.append(f"{entry.at:%Y-%m-%d %H:%M}  ", style="dim")
             text.append(f"{entry.action:<18}", style="cyan")
@@ -169,18 +191,11 @@ class MailboxScreen(ConsoleScreen):
         def with_request(request: CsrRequest | None) -> None:
             if request is None:
                 return
-
-            def with_pass(passphrase: str | None) -> None:
-                if passphrase is None:
-                    return
-                app = self.console_app
-                self._after("csr", lambda: app.inventory.generate_csr(
-                    address=self.address, profile=request.profile, key_size=request.key_size,
-                    passphrase=passphrase, at=app.now(), actor=app.actor),
-                    f"CSR generated; {ANS_NEXT_STEP}")
-
-            self.app.push_screen(PassphraseScreen(
-                "Passphrase that will protect the new private key"), with_pass)
+            app = self.console_app
+            self._after("csr", lambda: app.inventory.generate_csr(
+                address=self.address, profile=request.profile, key_size=request.key_size,
+                passphrase=request.passphrase, at=app.now(), actor=app.actor),
+                f"CSR generated; {ANS_NEXT_STEP}")
 
         self.app.push_screen(CsrForm(self.address), with_request)
 
@@ -213,17 +228,30 @@ class MailboxScreen(ConsoleScreen):
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self.app.push_screen(PassphraseScreen(
-                    "Passphrase of the PKCS#12 export (the private key leaves certmgr)"),
-                    with_pass)
+                    "Passphrase of the private key (it also protects the PKCS#12 file)",
+                    confirm=False), with_pass)
 
         self.app.push_screen(ConfirmScreen(
             f"Export the certificate and private key of {self.address}?", yes="Export"),
             confirmed)
 
     def action_acknowledge(self) -> None:
-        app = self.console_app
-        self._after("acknowledge", lambda: app.inventory.acknowledge_alert(
-            address=self.address, at=app.now(), actor=app.actor), "Alert acknowledged")
+        pending = () if self.view is None else self.view.alerts
+        if not pending:
+            self.notify(f"No alert to acknowledge for {self.address}.", markup=False)
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if not yes:
+                return
+            app = self.console_app
+            self._after("acknowledge", lambda: app.inventory.acknowledge_mailbox(
+                address=self.address, at=app.now(), actor=app.actor),
+                f"Alerts of {self.address} acknowledged")
+
+        self.app.push_screen(ConfirmScreen(
+            f"Acknowledge {len(pending)} alert(s) of {self.address}? "
+            "Reminders about this certificate stop.", yes="Acknowledge"), confirmed)
 
     def action_archive(self) -> None:
         def confirmed(yes: bool | None) -> None:

@@ -24,8 +24,13 @@ HELP_KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("Mailbox", (("g", "Generate a key and CSR"), ("o", "Mark the certificate as ordered"),
                  ("i", "Import the issued certificate (file picker)"),
                  ("e", "Export (asks to confirm, then a passphrase)"),
-                 ("k", "Acknowledge the alert"), ("x", "Archive (asks to confirm)"),
-                 ("Esc", "Back"))),
+                 ("k", "Acknowledge its alerts (asks to confirm)"),
+                 ("x", "Archive (asks to confirm)"), ("Esc", "Back"))),
+    ("Alerts", (("k / Enter", "Acknowledge the selected alert (asks to confirm)"),
+                ("p", "Pending only / all"), ("r", "Refresh"))),
+    ("Jobs", (("n / Enter", "Run the selected job now"), ("r", "Refresh"))),
+    ("Tables", (("↑ ↓ PgUp PgDn", "Move"), ("Home / End", "First / last row"),
+                ("click", "Select (double click: open); on a header: sort"))),
 )
 
 

@@ -1,9 +1,9 @@
 """Every mailbox in one table: sortable, filter-as-you-type, quick filters per status.
 
 Responsive over 10,000 rows: the rows come once from a worker with a lower-cased
-search key each; filtering and sorting run in Python over those values and the
-table is refilled with at most `PAGE` rows (the operator refines the filter to see
-others; the count line says how many match).
+search key each; filtering and sorting run in Python over those values, and the
+`RowTable` draws only the rows on screen (Line API), so a keystroke costs the filter
+of a Python list, not the rebuilding of a widget per row (bench/tui_bench.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from certmgr.services.console import MailboxRow
 from tui.messages import Loaded
@@ -25,21 +25,26 @@ from tui.presenters import (
     status_label,
     status_style,
 )
+from tui.rowtable import Column, RowTable
 from tui.screens.base import ConsoleScreen
 
-__all__ = ["PAGE", "MailboxesScreen"]
+__all__ = ["COLUMNS", "MailboxesScreen", "mailbox_cells"]
 
-PAGE = 300
-"""Rows put in the table at once; the rest are reached by filtering."""
-_COLUMNS = (("Address", "address"), ("Structure", "structure"), ("Status", "status"),
-            ("Days left", "days"), ("Issuer", "issuer"), ("Renewal", "renewal"))
+COLUMNS = (Column("Address", "address", 36, 22),
+           Column("Structure", "structure", 24, 10, drop=3),
+           Column("Status", "status", 14, 8),
+           Column("Days left", "days", 9, 7, justify="right"),
+           Column("Issuer", "issuer", 26, 10, drop=5),
+           Column("Renewal", "renewal", 10, 8, drop=4))
 
 
-def _cells(row: MailboxRow) -> tuple[str | Text, ...]:
+def mailbox_cells(row: MailboxRow) -> tuple[Text, ...]:
+    """The cells of one mailbox line (Text, never markup: data is shown as it is)."""
     style = status_style(row.status)
-    return (row.address, row.structure, Text(status_label(row.status), style=style),
-            Text(days_left_text(row.days_left), style=style, justify="right"),
-            short_issuer(row.issuer), row.renewal)
+    return (Text(row.address), Text(row.structure),
+            Text(status_label(row.status), style=style),
+            Text(days_left_text(row.days_left), style=style),
+            Text(short_issuer(row.issuer)), Text(row.renewal, style="cyan"))
 
 
 class MailboxesScreen(ConsoleScreen):
@@ -69,16 +74,11 @@ class MailboxesScreen(ConsoleScreen):
         yield Input(placeholder="Filter: address, structure, idNatStruct, issuer…  "
                                 "(/ to type, 1-7 status, 0 all)", id="filter")
         yield Static("Loading…", id="summary")
-        table: DataTable[str | Text] = DataTable(id="mailboxes", cursor_type="row",
-                                                 zebra_stripes=True)
-        yield table
+        yield RowTable(COLUMNS, mailbox_cells, id="mailboxes")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for label, key in _COLUMNS:
-            table.add_column(label, key=key)
-        table.focus()
+        self.query_one(RowTable).focus()
 
     def refresh_data(self) -> None:
         # Reload only when an action changed the inventory since the last load: coming
@@ -103,17 +103,13 @@ class MailboxesScreen(ConsoleScreen):
         matched = filter_rows(self.rows, text=text, statuses=self.statuses)
         if self.sort_key != "address" or self.sort_reverse:
             matched = sort_rows(matched, key=self.sort_key, reverse=self.sort_reverse)
-        self.shown = matched[:PAGE]
-        table = self.query_one(DataTable)
-        table.clear()
-        table.add_rows([_cells(r) for r in self.shown])
+        self.shown = matched
+        self.query_one(RowTable).set_rows(matched)
         self.query_one("#summary", Static).update(self._summary(len(matched)))
 
     def _summary(self, matched: int) -> Text:
         text = Text()
         text.append(f"{matched} of {len(self.rows)} mailboxes", style="bold")
-        if matched > len(self.shown):
-            text.append(f" (first {len(self.shown)} shown: refine the filter)", style="dim")
         if self.statuses:
             text.append("  status: ")
             for s in sorted(self.statuses):
@@ -128,13 +124,13 @@ class MailboxesScreen(ConsoleScreen):
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self) -> None:
-        self.query_one(DataTable).focus()
+        self.query_one(RowTable).focus()
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
     def action_leave_filter(self) -> None:
-        self.query_one(DataTable).focus()
+        self.query_one(RowTable).focus()
 
     def action_quick(self, status: str) -> None:
         """Toggle a status in the quick filter ('' clears it)."""
@@ -147,20 +143,20 @@ class MailboxesScreen(ConsoleScreen):
         self.apply()
 
     def action_cycle_sort(self) -> None:
-        keys = [k for _, k in _COLUMNS]
+        keys = [c.key for c in COLUMNS]
         self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
         self.sort_reverse = False
         self.apply()
 
-    @on(DataTable.HeaderSelected)
-    def _header(self, event: DataTable.HeaderSelected) -> None:
-        key = str(event.column_key.value)
+    @on(RowTable.HeaderSelected)
+    def _header(self, event: RowTable.HeaderSelected) -> None:
+        key = event.key
         self.sort_reverse = not self.sort_reverse if key == self.sort_key else False
         self.sort_key = key
         self.apply()
 
-    @on(DataTable.RowSelected)
-    def _open(self, event: DataTable.RowSelected) -> None:
-        index = event.cursor_row
+    @on(RowTable.RowSelected)
+    def _open(self, event: RowTable.RowSelected) -> None:
+        index = event.index
         if 0 <= index < len(self.shown):
             self.console_app.open_mailbox(self.shown[index].address)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -18,16 +19,30 @@ from textual.widgets import Button, DirectoryTree, Input, Label, Select, Static
 
 from certmgr.pki.csr import PROFILES
 
-__all__ = ["ConfirmScreen", "CsrForm", "CsrRequest", "FilePicker", "PassphraseScreen"]
+__all__ = ["ConfirmScreen", "CsrForm", "CsrRequest", "FilePicker", "PassphraseScreen",
+           "passphrase_problem"]
 
 KEY_SIZES = (2048, 3072, 4096)
 _CANCEL: list[BindingType] = [Binding("escape", "cancel", "Cancel")]
+
+
+MIN_PASSPHRASE = 12
 
 
 @dataclass(frozen=True, slots=True)
 class CsrRequest:
     profile: str
     key_size: int
+    passphrase: str
+
+
+def passphrase_problem(first: str, second: str) -> str | None:
+    """Why two typed passphrases are refused (None: accepted)."""
+    if len(first) < MIN_PASSPHRASE:
+        return f"At least {MIN_PASSPHRASE} characters, please."
+    if first != second:
+        return "The two entries differ."
+    return None
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -43,7 +58,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="question")
+            yield Static(Text(self.question), classes="question")
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} [y]", id="yes", variant="error")
                 yield Button("No [n]", id="no", variant="primary")
@@ -61,7 +76,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class CsrForm(ModalScreen[CsrRequest | None]):
-    """Profile and key size of a new CSR (mailboxes use ORG_AUTH_CLI, RSA 2048)."""
+    """Profile, key size and key passphrase of a new CSR (mailboxes use ORG_AUTH_CLI,
+    RSA 2048); the passphrase is typed twice in password fields."""
 
     BINDINGS = _CANCEL
 
@@ -71,22 +87,33 @@ class CsrForm(ModalScreen[CsrRequest | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(f"New key and CSR for [b]{self.address}[/b]", classes="question")
+            yield Static(Text.assemble("New key and CSR for ", (self.address, "bold")),
+                         classes="question")
             yield Label("IGC Santé profile")
             yield Select([(p, p) for p in PROFILES], value="ORG_AUTH_CLI", allow_blank=False,
                          id="profile")
             yield Label("RSA key size")
             yield Select([(f"{n} bits", n) for n in KEY_SIZES], value=2048, allow_blank=False,
                          id="size")
+            yield Label("Passphrase that will protect the new private key")
+            yield Input(password=True, placeholder="passphrase", id="pass1")
+            yield Input(password=True, placeholder="again", id="pass2")
+            yield Static("", id="problem", classes="problem")
             with Horizontal(classes="buttons"):
                 yield Button("Generate", id="ok", variant="primary")
                 yield Button("Cancel", id="cancel")
 
+    @on(Input.Submitted)
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:
         profile = self.query_one("#profile", Select).value
         size = self.query_one("#size", Select).value
-        self.dismiss(CsrRequest(str(profile), int(str(size))))
+        first = self.query_one("#pass1", Input).value
+        problem = passphrase_problem(first, self.query_one("#pass2", Input).value)
+        if problem is not None:
+            self.query_one("#problem", Static).update(problem)
+            return
+        self.dismiss(CsrRequest(str(profile), int(str(size)), first))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
@@ -105,7 +132,7 @@ class FilePicker(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog tall"):
-            yield Static(self.title_text, classes="question")
+            yield Static(Text(self.title_text), classes="question")
             yield DirectoryTree(self.root, id="tree")
             yield Input(placeholder="…or type a path and press Enter", id="path")
             with Horizontal(classes="buttons"):
@@ -137,7 +164,7 @@ class PassphraseScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.prompt, classes="question")
+            yield Static(Text(self.prompt), classes="question")
             yield Input(password=True, placeholder="passphrase", id="pass1")
             if self.confirm:
                 yield Input(password=True, placeholder="again", id="pass2")
@@ -151,11 +178,10 @@ class PassphraseScreen(ModalScreen[str | None]):
     def _ok(self) -> None:
         first = self.query_one("#pass1", Input).value
         second = self.query_one("#pass2", Input).value if self.confirm else first
-        if len(first) < 12:
-            self.query_one("#problem", Static).update("At least 12 characters, please.")
-            return
-        if first != second:
-            self.query_one("#problem", Static).update("The two entries differ.")
+        problem = passphrase_problem(first, second) if self.confirm else (
+            None if first else "The passphrase, please.")
+        if problem is not None:
+            self.query_one("#problem", Static).update(problem)
             return
         self.dismiss(first)
 
