@@ -21,7 +21,13 @@ from sqlalchemy import func
 
 from certmgr.errors import CertmgrError, JobError
 from certmgr.services.alert_channels import alert_lang, build_channels
-from certmgr.services.alerts import AlertPolicy, dispatch, evaluate_alerts, send_digest
+from certmgr.services.alerts import (
+    AlertPolicy,
+    DispatchReport,
+    dispatch,
+    evaluate_alerts,
+    send_digest,
+)
 from certmgr.store.models_alerts import JobRun
 from certmgr.store.session import open_store
 
@@ -30,13 +36,14 @@ if TYPE_CHECKING:
     from certmgr.config import Settings
     from certmgr.fetch.http import Fetcher
     from certmgr.secrets import Secret
+    from certmgr.services.alert_events import AlertEvent
     from certmgr.store.session import Store
 
-__all__ = ["ACTOR", "JOBS", "alerts", "crl_refresh", "digest", "heartbeat", "probe_endpoints",
-           "run_job", "scan"]
+__all__ = ["ACTOR", "JOBS", "KEY_JOBS", "alerts", "crl_refresh", "digest", "heartbeat",
+           "probe_endpoints", "run_job", "scan"]
 
 ACTOR = "certmgr-serve"
-_KEY_JOBS = frozenset({"probe_endpoints"})
+KEY_JOBS = frozenset({"probe_endpoints"})  # the jobs that open the keys held here
 Job = Callable[..., dict[str, Any]]
 
 
@@ -113,34 +120,42 @@ def scan(settings: Settings, *, now: dt.datetime) -> dict[str, Any]:
     return _recorded("scan", settings, now, work)
 
 
-def alerts(settings: Settings, *, now: dt.datetime,
-           channels: Sequence[Channel] | None = None) -> dict[str, Any]:
-    """Evaluate the alerts and tell each once (`certmgr.services.alerts`)."""
+def _tell(send: Callable[..., DispatchReport], store: Store, settings: Settings,
+          events: Sequence[AlertEvent], *, now: dt.datetime,
+          channels: Sequence[Channel] | None, **options: Any) -> DispatchReport:
+    """`send` (dispatch or send_digest) `events` through `channels` (default: the
+    settings' channels), in the settings' language, to the settings' recipients."""
+    return send(store=store, channels=channels if channels is not None else build_channels(
+        settings, now=lambda: now), events=events, at=now, lang=alert_lang(settings),
+        policy=AlertPolicy.from_settings(settings), actor=ACTOR, **options)
+
+
+def _evaluate_and_tell(send: Callable[..., DispatchReport], settings: Settings, *,
+                       now: dt.datetime, channels: Sequence[Channel] | None,
+                       **options: Any) -> Callable[[Store], dict[str, Any]]:
     def work(store: Store) -> dict[str, Any]:
         events = evaluate_alerts(
             store=store, at=now, thresholds=settings.alert_thresholds,
             order_pending_days=int(settings.extra.get("order_pending_days", 14)))
-        report = dispatch(store=store, channels=channels or build_channels(
-            settings, now=lambda: now), events=events, at=now, lang=alert_lang(settings),
-            policy=AlertPolicy.from_settings(settings), actor=ACTOR)
+        report = _tell(send, store, settings, events, now=now, channels=channels, **options)
         return {"events": len(events), **report.to_json()}
 
-    return _recorded("alerts", settings, now, work)
+    return work
+
+
+def alerts(settings: Settings, *, now: dt.datetime,
+           channels: Sequence[Channel] | None = None) -> dict[str, Any]:
+    """Evaluate the alerts and tell each once (`certmgr.services.alerts`)."""
+    return _recorded("alerts", settings, now,
+                     _evaluate_and_tell(dispatch, settings, now=now, channels=channels))
 
 
 def digest(settings: Settings, *, now: dt.datetime,
            channels: Sequence[Channel] | None = None) -> dict[str, Any]:
     """Send the daily digest of everything that holds now, per recipient."""
-    def work(store: Store) -> dict[str, Any]:
-        events = evaluate_alerts(
-            store=store, at=now, thresholds=settings.alert_thresholds,
-            order_pending_days=int(settings.extra.get("order_pending_days", 14)))
-        report = send_digest(store=store, channels=channels or build_channels(
-            settings, now=lambda: now), events=events, at=now, lang=alert_lang(settings),
-            policy=AlertPolicy.from_settings(settings), tz=settings.timezone, actor=ACTOR)
-        return {"events": len(events), **report.to_json()}
-
-    return _recorded("digest", settings, now, work)
+    return _recorded("digest", settings, now,
+                     _evaluate_and_tell(send_digest, settings, now=now, channels=channels,
+                                        tz=settings.timezone))
 
 
 def probe_endpoints(settings: Settings, *, now: dt.datetime, passphrase: Secret | None = None,
@@ -152,7 +167,9 @@ def probe_endpoints(settings: Settings, *, now: dt.datetime, passphrase: Secret 
     (`certmgr.services.probe_history.is_due`), presenting its certificate and key when the
     key is held here and `passphrase` opens it (else without a client certificate). The
     results are stored, and a mailbox whose probes went from ok to failing is alerted once
-    (`certmgr.services.alerts.probe_alert_events`)."""
+    (PROBE_FAILED, `certmgr.services.alerts.probe_alert_events`). A mailbox that cannot be
+    probed (its key does not open with `passphrase`, say) does not stop the others: the run
+    fails afterwards, naming it."""
     from sqlmodel import col, select  # noqa: PLC0415 - only this job needs them
 
     from certmgr.services import probe_history as ph  # noqa: PLC0415
@@ -173,20 +190,25 @@ def probe_endpoints(settings: Settings, *, now: dt.datetime, passphrase: Secret 
         due = [a for a, mailbox_id in rows
                if every or ph.is_due(a, now=hour, last_at=last.get(mailbox_id))]
         statuses: dict[str, str] = {}
-        if due:
-            trust = ph.store_trust(store)
-            for address in due:
+        errors: list[str] = []
+        trust = ph.store_trust(store) if due else None
+        for address in due:
+            try:
                 probe = ph.probe_mailbox(
                     store=store, settings=settings, address=address, at=now, timeout=timeout,
                     passphrase=None if passphrase is None else lambda: passphrase,
                     trust=trust, client="optional")
-                statuses[address] = ph.record_probe(store=store, address=address,
-                                                    report=probe).status
-        events = probe_alert_events(store=store)
-        told = dispatch(store=store, channels=channels if channels is not None else
-                          build_channels(settings, now=lambda: now), events=events, at=now,
-                          lang=alert_lang(settings), policy=AlertPolicy.from_settings(settings),
-                          actor=ACTOR) if events else None
+            except CertmgrError as exc:
+                errors.append(f"{address}: {exc}")
+                continue
+            statuses[address] = ph.record_probe(store=store, address=address,
+                                                report=probe).status
+        events = probe_alert_events(store=store, at=now)
+        told = _tell(dispatch, store, settings, events, now=now,
+                     channels=channels) if events else None
+        if errors:
+            raise JobError(f"{len(errors)} of {len(due)} endpoints not probed: "
+                           + "; ".join(errors))
         return {"endpoints": len(rows), "probed": statuses, "failing": len(events),
                 "alerts": None if told is None else told.to_json()}
 
@@ -205,12 +227,13 @@ JOBS: dict[str, Job] = {"crl_refresh": crl_refresh, "scan": scan, "alerts": aler
 
 
 def run_job(name: str, settings: Settings, *, now: dt.datetime,
-            passphrase: Secret | None = None) -> dict[str, Any]:
+            passphrase: Secret | None = None, every: bool = False) -> dict[str, Any]:
     """Run job `name` now; JobError for an unknown name or a failure. `passphrase` (the
-    key passphrase) goes to the jobs that use keys (`probe_endpoints`) only."""
+    key passphrase) and `every` (probe every endpoint, not only those due this hour) go to
+    the jobs that use keys (`probe_endpoints`) only."""
     job = JOBS.get(name)
     if job is None:
         raise JobError(f"unknown job {name!r} (one of {', '.join(JOBS)})")
-    if name in _KEY_JOBS:
-        return job(settings, now=now, passphrase=passphrase)
+    if name in KEY_JOBS:
+        return job(settings, now=now, passphrase=passphrase, every=every)
     return job(settings, now=now)

@@ -20,8 +20,10 @@ __all__ = ["check_cmd"]
 @pass_app
 def check_cmd(app: AppContext, scan_first: bool, as_json: bool) -> int:
     """Nagios-style check of the inventory: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
+    from certmgr.services.check import CheckResult  # noqa: PLC0415 - lazy CLI
+
     try:
-        from certmgr.services.check import check_inventory  # noqa: PLC0415 - lazy CLI
+        from certmgr.services.check import check_inventory  # noqa: PLC0415
         from certmgr.store.audit import os_user  # noqa: PLC0415
         from certmgr.store.session import open_store  # noqa: PLC0415
 
@@ -35,13 +37,7 @@ def check_cmd(app: AppContext, scan_first: bool, as_json: bool) -> int:
                      thresholds=Thresholds.from_settings(app.settings))
             result = check_inventory(store=store, at=now)
     except Exception as exc:  # a monitoring plugin answers UNKNOWN, always
-        line = " ".join(f"{type(exc).__name__}: {exc}".split())
-        if as_json:
-            echo_json({"state": "UNKNOWN", "code": 3, "summary": f"CERTMGR UNKNOWN - {line}",
-                       "details": [], "counts": {}})
-        else:
-            click.echo(f"CERTMGR UNKNOWN - {line}")
-        return 3
+        result = CheckResult.unknown(f"{type(exc).__name__}: {exc}")
     if as_json:
         echo_json(result.to_json())
     else:

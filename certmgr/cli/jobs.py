@@ -1,15 +1,21 @@
 """`certmgr jobs [run NAME]`: the scheduled jobs, their next runs and last results.
 
-Exit codes: 0 ok; 1 the job run failed (`jobs run`); 2 unknown job; 3 the store failed.
+Exit codes: 0 ok; 1 the job run failed (`jobs run`); 2 unknown job, --passphrase-file or
+--all with a job that opens no key, or an unusable passphrase source; 3 the store failed.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from certmgr.cli._common import AppContext, ExitCode, echo_json, err, json_option, pass_app
+from certmgr.cli._passphrase import key_passphrase, passphrase_file_option
+from certmgr.secrets import ENV_PASSPHRASE
 
 __all__ = ["jobs"]
 
@@ -69,18 +75,35 @@ def _list(app: AppContext, *, as_json: bool) -> int:
 
 @jobs.command("run")
 @click.argument("name")
+@passphrase_file_option
+@click.option("--all", "every", is_flag=True,
+              help="probe_endpoints: probe every endpoint, not only those due this hour.")
 @json_option
 @pass_app
-def run_cmd(app: AppContext, name: str, as_json: bool) -> int:
-    """Run job NAME once now (crl_refresh, scan, alerts, digest, heartbeat)."""
+def run_cmd(app: AppContext, name: str, passphrase_file: Path | None, every: bool,
+            as_json: bool) -> int:
+    """Run job NAME once now (crl_refresh, scan, alerts, digest, heartbeat, probe_endpoints).
+
+    probe_endpoints probes the endpoints whose daily slot falls in this hour (--all: every
+    endpoint), presenting each mailbox's certificate and held key when the key passphrase
+    is given (--passphrase-file, CERTMGR_PASSPHRASE, or a prompt on a terminal); without
+    one it probes without client certificates, as `certmgr serve` does."""
     from certmgr.errors import JobError  # noqa: PLC0415
-    from certmgr.jobs import JOBS, run_job  # noqa: PLC0415
+    from certmgr.jobs import JOBS, KEY_JOBS, run_job  # noqa: PLC0415
 
     if name not in JOBS:
         raise click.BadParameter(f"unknown job {name!r} (one of {', '.join(JOBS)})",
                                  param_hint="NAME")
+    if (passphrase_file is not None or every) and name not in KEY_JOBS:
+        raise click.UsageError(f"--passphrase-file and --all go with the jobs that open keys "
+                               f"({', '.join(sorted(KEY_JOBS))}), not {name}")
+    passphrase = None
+    if name in KEY_JOBS and (passphrase_file is not None or ENV_PASSPHRASE in os.environ
+                             or sys.stdin.isatty()):
+        passphrase = key_passphrase(passphrase_file, confirm=False)
     try:
-        details = run_job(name, app.settings, now=app.clock.now())
+        details = run_job(name, app.settings, now=app.clock.now(), passphrase=passphrase,
+                          every=every)
     except JobError as exc:
         if as_json:
             echo_json({"job": name, "ok": False, "error": str(exc)})

@@ -36,8 +36,9 @@ from certmgr.fetch.probe import DEFAULT_PORTS, ProbeTarget, StartTls
 from certmgr.pki.findings import Severity
 from certmgr.pki.validate import RevocationMode
 from certmgr.secrets import Secret, read_passphrase
+from certmgr.services.nagios import NagiosStatus, status_line
 from certmgr.services.probe import (
-    NagiosStatus,
+    SERVICE,
     ProbeReport,
     client_credentials_from_files,
     crls_from_files,
@@ -140,7 +141,7 @@ def probe_cmd(app: AppContext, endpoint: str | None, starttls: str, trust: tuple
                                  warn_days=warn_days)
     except CertmgrError as exc:
         # the check cannot be made: UNKNOWN for a monitoring system, not click's 2
-        click.echo(f"TLS UNKNOWN - {endpoint or mailbox}: {exc}")
+        click.echo(status_line(SERVICE, NagiosStatus.UNKNOWN, f"{endpoint or mailbox}: {exc}"))
         err(f"error: {exc}")
         return NagiosStatus.UNKNOWN
     if as_json:

@@ -2,7 +2,8 @@
 
 Placeholders are the keys of `messages._values`: mailbox, structure, serial,
 fingerprint, not_after, issuer, threshold_days, days_left, days_text,
-crl_issuer, next_update, order_ref, pending_days, job_name, job_error, at.
+crl_issuer, next_update, order_ref, pending_days, endpoint, probe_status, job_name,
+job_error, at.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ _FR = Catalog(
         K.CRL_STALE: "[certmgr] CRL périmée : {crl_issuer}",
         K.ORDER_PENDING: "[certmgr] {mailbox} : commande {order_ref} en attente depuis "
                          "{pending_days} jours",
+        K.PROBE_FAILED: "[certmgr] {mailbox} : la connexion à {endpoint} échoue",
         K.JOB_FAILED: "[certmgr] échec de la tâche {job_name}",
         K.TEST: "[certmgr] message de test",
     },
@@ -67,11 +69,16 @@ _FR = Catalog(
                      "vérifiée.",
         K.ORDER_PENDING: "La commande {order_ref} du certificat de la BAL applicative {mailbox}"
                          " est en attente depuis {pending_days} jours.",
+        K.PROBE_FAILED: "La sonde de la BAL applicative {mailbox} vers le serveur {endpoint} "
+                        "échoue depuis le {at}, état {probe_status} : la BAL ne peut "
+                        "probablement plus se connecter à son opérateur MSSanté.",
         K.JOB_FAILED: "La tâche planifiée {job_name} a échoué : {job_error}",
         K.TEST: "Ceci est un message de test de certmgr : ce canal d'alerte fonctionne.",
     },
     labels={
-        "mailbox": "BAL applicative", "structure": "Structure", "serial": "Numéro de série",
+        "mailbox": "BAL applicative", "structure": "Structure",
+        "endpoint": "Serveur sondé", "probe_status": "État de la sonde",
+        "serial": "Numéro de série",
         "fingerprint": "Empreinte SHA-256", "not_after": "Expire le", "issuer": "Émetteur",
         "days_text": "Jours restants", "crl_issuer": "Émetteur de la CRL",
         "next_update": "Prochaine mise à jour", "order_ref": "Commande",
@@ -102,6 +109,7 @@ _EN = Catalog(
         K.CRL_STALE: "[certmgr] stale CRL: {crl_issuer}",
         K.ORDER_PENDING: "[certmgr] {mailbox}: order {order_ref} pending for {pending_days} "
                          "days",
+        K.PROBE_FAILED: "[certmgr] {mailbox}: connection to {endpoint} failing",
         K.JOB_FAILED: "[certmgr] job {job_name} failed",
         K.TEST: "[certmgr] test message",
     },
@@ -119,11 +127,15 @@ _EN = Catalog(
                      "update ({next_update}): revocation is no longer checked.",
         K.ORDER_PENDING: "Order {order_ref} for the certificate of the applicative mailbox "
                          "{mailbox} has been pending for {pending_days} days.",
+        K.PROBE_FAILED: "The probe of the applicative mailbox {mailbox} to the server "
+                        "{endpoint} has been failing since {at}, status {probe_status}: the "
+                        "mailbox probably can no longer log in to its MSSanté operator.",
         K.JOB_FAILED: "The scheduled job {job_name} failed: {job_error}",
         K.TEST: "This is a certmgr test message: this alert channel works.",
     },
     labels={
-        "mailbox": "Applicative mailbox", "structure": "Structure", "serial": "Serial number",
+        "mailbox": "Applicative mailbox", "structure": "Structure",
+        "endpoint": "Probed server", "probe_status": "Probe status", "serial": "Serial number",
         "fingerprint": "SHA-256 fingerprint", "not_after": "Expires on", "issuer": "Issuer",
         "days_text": "Days left", "crl_issuer": "CRL issuer", "next_update": "Next update",
         "order_ref": "Order", "pending_days": "Days pending", "job_name": "Job",
@@ -175,6 +187,19 @@ STEPS: Mapping[str, Mapping[K, tuple[str, ...]]] = {
         K.ORDER_PENDING: (("Vérifier la commande sur le portail IGC Santé de l'ANS ; si le "
                           "certificat est émis, le télécharger, rubrique « Retirer »"),
                           "Importer le certificat : certmgr import FICHIER"),
+        K.PROBE_FAILED: (
+            "Relancer la sonde pour lire le détail : certmgr probe --mailbox {mailbox}",
+            ("Connexion refusée, délai dépassé ou nom inconnu (TLS_CONNECT_REFUSED, "
+             "TLS_TIMEOUT, TLS_DNS) : vérifier le réseau, le pare-feu et l'adresse du serveur ;"
+             " si elle a changé, l'enregistrer : certmgr probe HÔTE:PORT --starttls smtp|imap "
+             "--mailbox {mailbox} --record"),
+            ("Certificat de la BAL refusé (CLIENT_CERT_REJECTED) : vérifier qu'il est valide "
+             "(certmgr mailbox show {mailbox}) et connu de l'opérateur ; s'il est expiré ou "
+             "révoqué, le renouveler : certmgr csr new {mailbox}"),
+            ("Serveur non conforme (TLS_VERSION, SERVER_CERT_INVALID, SERVER_PROFILE) : le "
+             "signaler à l'opérateur de messagerie ; MSSanté exige TLS 1.2 ou mieux et un "
+             "certificat serveur IGC Santé ELEMENTAIRE ORGANISATIONS"),
+        ),
         K.JOB_FAILED: ("Lire les journaux du service certmgr",
                        "Relancer la tâche : certmgr jobs run {job_name}"),
         K.TEST: (),
@@ -189,6 +214,19 @@ STEPS: Mapping[str, Mapping[K, tuple[str, ...]]] = {
         K.ORDER_PENDING: (("Check the order on the ANS IGC Santé portal; once the certificate "
                           'is issued, download it from the "Retirer" (collect) page'),
                           "Import the certificate: certmgr import FILE"),
+        K.PROBE_FAILED: (
+            "Probe again to read the details: certmgr probe --mailbox {mailbox}",
+            ("Connection refused, timed out or unknown name (TLS_CONNECT_REFUSED, TLS_TIMEOUT,"
+             " TLS_DNS): check the network, the firewall and the server address; if it "
+             "changed, record it: certmgr probe HOST:PORT --starttls smtp|imap --mailbox "
+             "{mailbox} --record"),
+            ("Mailbox certificate refused (CLIENT_CERT_REJECTED): check that it is valid "
+             "(certmgr mailbox show {mailbox}) and known to the operator; if it expired or "
+             "was revoked, renew it: certmgr csr new {mailbox}"),
+            ("Server not compliant (TLS_VERSION, SERVER_CERT_INVALID, SERVER_PROFILE): report "
+             "it to the mail operator; MSSanté requires TLS 1.2 or better and an IGC Santé "
+             "ELEMENTAIRE ORGANISATIONS server certificate"),
+        ),
         K.JOB_FAILED: ("Read the certmgr service logs",
                        "Run the job again: certmgr jobs run {job_name}"),
         K.TEST: (),

@@ -11,11 +11,13 @@ findings, the CRL or job concerned. Which fields are required depends on the
     CHAIN_INVALID     mailbox, serial, at least one finding
     CRL_STALE         crl_issuer
     ORDER_PENDING     mailbox, order_ref
+    PROBE_FAILED      mailbox, endpoint, probe_status, at least one finding
     JOB_FAILED        job_name, job_error
     TEST              nothing
 
 `dedup_key` is stable: the same fact (this certificate crossed this threshold,
-this CRL became stale at this nextUpdate) always gives the same key, so that a
+this CRL became stale at this nextUpdate, this mailbox's probes of this endpoint
+have been failing since this instant) always gives the same key, so that a
 channel header and the database can recognise a repeat.
 """
 
@@ -38,6 +40,7 @@ class AlertKind(enum.StrEnum):
     CHAIN_INVALID = "chain_invalid"
     CRL_STALE = "crl_stale"
     ORDER_PENDING = "order_pending"
+    PROBE_FAILED = "probe_failed"
     JOB_FAILED = "job_failed"
     TEST = "test"
 
@@ -58,9 +61,11 @@ _REQUIRED: dict[AlertKind, tuple[str, ...]] = {
     AlertKind.CHAIN_INVALID: ("mailbox", "serial"),
     AlertKind.CRL_STALE: ("crl_issuer",),
     AlertKind.ORDER_PENDING: ("mailbox", "order_ref"),
+    AlertKind.PROBE_FAILED: ("mailbox", "endpoint", "probe_status"),
     AlertKind.JOB_FAILED: ("job_name", "job_error"),
     AlertKind.TEST: (),
 }
+_NEEDS_FINDINGS = frozenset({AlertKind.CHAIN_INVALID, AlertKind.PROBE_FAILED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,7 +73,7 @@ class AlertEvent:
     """One thing to tell operators. All datetimes are aware; they are stored in UTC."""
 
     kind: AlertKind
-    at: dt.datetime  # when the engine noticed it
+    at: dt.datetime  # when noticed; for PROBE_FAILED and JOB_FAILED, when the failure began
     mailbox: str | None = None  # the applicative mailbox address
     structure_name: str | None = None
     structure_idnat: str | None = None
@@ -83,6 +88,8 @@ class AlertEvent:
     crl_next_update: dt.datetime | None = None
     order_ref: str | None = None
     pending_days: int | None = None
+    endpoint: str | None = None  # HOST:PORT of the probed server
+    probe_status: str | None = None  # the failing probe's Nagios status (CRITICAL, UNKNOWN)
     job_name: str | None = None
     job_error: str | None = None
 
@@ -98,8 +105,8 @@ class AlertEvent:
         missing = [name for name in _REQUIRED[self.kind] if getattr(self, name) is None]
         if missing:
             raise ValueError(f"a {self.kind} alert needs {', '.join(missing)}")
-        if self.kind is AlertKind.CHAIN_INVALID and not self.findings:
-            raise ValueError("a chain_invalid alert needs at least one finding")
+        if self.kind in _NEEDS_FINDINGS and not self.findings:
+            raise ValueError(f"a {self.kind} alert needs at least one finding")
         object.__setattr__(self, "findings", tuple(self.findings))
 
     @property
@@ -123,6 +130,8 @@ class AlertEvent:
                 parts = (self.crl_issuer, _iso(self.crl_next_update))
             case AlertKind.ORDER_PENDING:
                 parts = (self.mailbox, self.order_ref)
+            case AlertKind.PROBE_FAILED:  # `at` is the first failure of the streak
+                parts = (self.mailbox, self.endpoint, _iso(self.at))
             case AlertKind.JOB_FAILED | AlertKind.TEST:
                 parts = (self.job_name, _iso(self.at))
         canonical = "\x1f".join([self.kind.value, *("" if p is None else str(p) for p in parts)])
@@ -148,6 +157,7 @@ class AlertEvent:
             "findings": [{"code": f.code, "message": f.message} for f in self.findings],
             "crl": {"issuer": self.crl_issuer, "next_update": _iso(self.crl_next_update)},
             "order": {"ref": self.order_ref, "pending_days": self.pending_days},
+            "probe": {"endpoint": self.endpoint, "status": self.probe_status},
             "job": {"name": self.job_name, "error": self.job_error},
         }
 

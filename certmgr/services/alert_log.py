@@ -50,7 +50,8 @@ def acknowledge(*, store: Store, alert_id: int, at: dt.datetime, actor: str,
 
 @dataclass(frozen=True, slots=True)
 class SentView:
-    """One row of `certmgr alerts list`."""
+    """One alert sent (or failed): a row of `certmgr alerts list`, and the base of the
+    console's alert rows (which add the acknowledgement of the certificate)."""
 
     id: int
     sent_at: dt.datetime
@@ -58,6 +59,7 @@ class SentView:
     channel: str
     recipient: str
     status: str
+    """sent, failed or escalated."""
     mailbox: str | None
     threshold: int | None
     error: str | None

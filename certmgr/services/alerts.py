@@ -4,8 +4,9 @@
 `evaluate_alerts` is a pure read of the store: it returns the facts that hold at `at`
 for the current certificate of every active mailbox (a certificate only bound as
 `previous`, i.e. superseded, is silent), the current CRLs, the recent job runs and the
-failing endpoint probes (one fact per transition from ok to failing, dated by its first
-failing probe: `certmgr.services.probe_history.failing_streaks`).
+failing endpoint probes (PROBE_FAILED: one fact per transition from ok to failing, dated by
+its first failing probe, `certmgr.services.probe_history.failing_streaks`; it names the
+endpoint, the probe's findings, and the mailbox's structure and current certificate).
 
 Expiry thresholds use CROSSING semantics: for each certificate the lowest threshold
 crossed (`days_left <= threshold`) is the one reported, never a higher one than the
@@ -36,10 +37,11 @@ from sqlmodel import col
 
 from certmgr.channels.base import Channel, Message
 from certmgr.channels.smtp import SmtpChannel
-from certmgr.errors import CertmgrError
+from certmgr.errors import CertmgrError, NotFoundError
 from certmgr.services.alert_events import AlertEvent, AlertFinding, AlertKind
+from certmgr.services.export import current_certificate
 from certmgr.services.messages import group_by_recipient, render, render_digest
-from certmgr.services.probe_history import failing_streaks
+from certmgr.services.probe_history import ProbeRecordView, failing_streaks
 from certmgr.services.status import days_left
 from certmgr.store.audit import append_event
 from certmgr.store.enums import BindingRole, MailboxStatus
@@ -102,14 +104,15 @@ def evaluate_alerts(*, store: Store, at: dt.datetime, thresholds: Sequence[int],
         events += _crl_events(session, at=at)
         events += _order_events(session, at=at, days=order_pending_days)
         events += _job_events(session, at=at)
-        events += _probe_events(session)
+        events += _probe_events(session, at=at)
     return events
 
 
-def probe_alert_events(*, store: Store) -> list[AlertEvent]:
-    """The probe alerts that hold now (what the probe job dispatches right after probing)."""
+def probe_alert_events(*, store: Store, at: dt.datetime) -> list[AlertEvent]:
+    """The PROBE_FAILED alerts that hold at `at` (what the probe job dispatches right after
+    probing; `evaluate_alerts` includes them too, so the digest lists them)."""
     with store.sessions() as session:
-        return _probe_events(session)
+        return _probe_events(session, at=at)
 
 
 def _certificate_events(session: Session, *, at: dt.datetime, thresholds: list[int]
@@ -193,14 +196,38 @@ def _job_events(session: Session, *, at: dt.datetime) -> list[AlertEvent]:
                        job_error=row.error or "failed") for row in rows]
 
 
-def _probe_events(session: Session) -> list[AlertEvent]:
-    # One alert per transition from ok to failing: the event's `at` is the first failure
-    # since the last success, so its dedup key holds for the whole failure.
-    # TODO(lead): a PROBE_FAILED kind with its own texts; JOB_FAILED carries it meanwhile.
-    return [AlertEvent(kind=AlertKind.JOB_FAILED, at=streak.since, mailbox=streak.address,
-                       job_name=f"probe {streak.address} ({streak.endpoint})",
-                       job_error=streak.latest.error or streak.latest.status)
+def _probe_events(session: Session, *, at: dt.datetime) -> list[AlertEvent]:
+    # One alert per failing streak: the event's `at` is the streak's first failure, so its
+    # dedup key holds while the failure lasts, and a failure after a recovery is new.
+    return [AlertEvent(kind=AlertKind.PROBE_FAILED, at=streak.since, mailbox=streak.address,
+                       endpoint=streak.endpoint, probe_status=streak.latest.status,
+                       findings=_probe_findings(streak.latest),
+                       **_mailbox_facts(session, streak.address, at=at))
             for streak in failing_streaks(session)]
+
+
+def _probe_findings(latest: ProbeRecordView) -> tuple[AlertFinding, ...]:
+    """The worst finding of the latest probe with its sentence, then its other codes."""
+    worst, _, message = (latest.error or "").partition(": ")
+    found = [AlertFinding(code=worst, message=message)] if latest.error else []
+    found += [AlertFinding(code=code, message="") for code in latest.codes if code != worst]
+    return tuple(found) or (AlertFinding(code=latest.status, message="the probe failed"),)
+
+
+def _mailbox_facts(session: Session, address: str, *, at: dt.datetime) -> dict[str, Any]:
+    """The structure and the current certificate of a mailbox, as AlertEvent fields (the
+    certificate the mailbox presents when it logs in; none when it has no current one)."""
+    structure = session.scalars(select(Structure).join(
+        Mailbox, col(Mailbox.structure_id) == col(Structure.id)).where(
+        col(Mailbox.address) == address)).first()
+    facts: dict[str, Any] = {} if structure is None else {
+        "structure_name": structure.name, "structure_idnat": structure.idnat}
+    try:
+        _, cert = current_certificate(session, address)
+    except NotFoundError:
+        return facts
+    return facts | {"serial": cert.serial_hex, "not_after": cert.not_after,
+                    "issuer": cert.issuer, "days_left": days_left(cert.not_after, at=at)}
 
 
 # ------------------------------------------------------------------------- dispatch

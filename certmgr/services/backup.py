@@ -22,7 +22,6 @@ renames it into place: a failure leaves the target as it was.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -44,7 +43,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import make_url
 
 from certmgr.errors import InputError, ParseError, PassphraseError, StoreError
-from certmgr.store.keyfiles import TEMP_MARKER, make_private_dirs
+from certmgr.store.keyfiles import TEMP_MARKER, make_private_dirs, write_owner_only_file
 
 if TYPE_CHECKING:
     from certmgr.config import Settings
@@ -106,7 +105,8 @@ def create_backup(*, settings: Settings, out: Path, passphrase: bytes, at: dt.da
                   for name, data in sorted(members.items())],
     }
     plain = _tar({_MANIFEST: json.dumps(manifest, indent=2).encode(), **members}, at=created)
-    _write_0600(out, _encrypt(plain, passphrase=passphrase, log2_n=kdf_log2_n))
+    # 0600 but not in a 0700 directory: an encrypted backup usually goes to a shared one
+    write_owner_only_file(out, _encrypt(plain, passphrase=passphrase, log2_n=kdf_log2_n))
     return BackupReport(path=out, created_at=created, revision=revision,
                         files=tuple(sorted(members)),
                         total_bytes=sum(len(d) for d in members.values()))
@@ -192,32 +192,6 @@ def _encrypt(plain: bytes, *, passphrase: bytes, log2_n: int) -> bytes:
     header = _HEADER.pack(MAGIC, FORMAT_VERSION, log2_n, _R, _P, salt, nonce)
     key = _derive(passphrase, salt=salt, log2_n=log2_n, r=_R, p=_P)
     return header + AESGCM(key).encrypt(nonce, plain, header)
-
-
-def _write_0600(path: Path, data: bytes) -> None:
-    """Temporary file 0600 in the same directory, fsync, rename: all or nothing.
-
-    Not `keyfiles.write_private_file`: that one demands a 0700 directory, and a backup
-    (encrypted) usually goes to a shared backup directory.
-    """
-    directory = path.parent if str(path.parent) else Path()
-    tmp = directory / f".{path.name}{TEMP_MARKER}{os.getpid()}-{secrets.token_hex(8)}"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(tmp, flags, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise StoreError(f"{path}: cannot write the backup: {exc.strerror}") from None
 
 
 # ----------------------------------------------------------------------------- restore

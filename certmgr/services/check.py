@@ -11,12 +11,12 @@ after it.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel import col, select
 
+from certmgr.services.nagios import NagiosStatus, status_line
 from certmgr.services.status import status_summary
 from certmgr.store.enums import MailboxStatus
 from certmgr.store.models import Mailbox
@@ -24,28 +24,26 @@ from certmgr.store.models import Mailbox
 if TYPE_CHECKING:
     from certmgr.store.session import Store
 
-__all__ = ["CheckResult", "CheckState", "check_inventory"]
+__all__ = ["SERVICE", "CheckResult", "check_inventory"]
 
+SERVICE = "CERTMGR"  # the first word of the plugin line
 _WARNING = frozenset({MailboxStatus.RENEW_SOON})
 _CRITICAL = frozenset({MailboxStatus.CRITICAL, MailboxStatus.EXPIRED, MailboxStatus.REVOKED,
                        MailboxStatus.INVALID})
 
 
-class CheckState(enum.IntEnum):
-    """Nagios plugin states, which are also the exit codes."""
-
-    OK = 0
-    WARNING = 1
-    CRITICAL = 2
-    UNKNOWN = 3
-
-
 @dataclass(frozen=True, slots=True)
 class CheckResult:
-    state: CheckState
+    state: NagiosStatus
     summary: str
     details: tuple[str, ...]
     counts: dict[str, int]
+
+    @classmethod
+    def unknown(cls, reason: str) -> CheckResult:
+        """The answer when the check could not be made (`reason`: one line)."""
+        return cls(NagiosStatus.UNKNOWN, status_line(SERVICE, NagiosStatus.UNKNOWN, reason),
+                   (), {})
 
     def to_json(self) -> dict[str, Any]:
         return {"state": self.state.name, "code": int(self.state), "summary": self.summary,
@@ -56,7 +54,7 @@ def check_inventory(*, store: Store, at: dt.datetime,
                     crl_warning: dt.timedelta = dt.timedelta(hours=24)) -> CheckResult:
     """Judge the inventory as the last scan left it, and the current CRLs, at `at`."""
     summary = status_summary(store=store, at=at, limit=0)
-    state = CheckState.OK
+    state = NagiosStatus.OK
     details: list[str] = []
     with store.sessions() as session:
         rows = session.execute(select(col(Mailbox.address), col(Mailbox.status),
@@ -65,7 +63,7 @@ def check_inventory(*, store: Store, at: dt.datetime,
             col(Mailbox.status).in_(sorted(_WARNING | _CRITICAL))).order_by(
             col(Mailbox.days_left), col(Mailbox.address))).all()
     for address, status, left in rows:
-        level = CheckState.CRITICAL if status in _CRITICAL else CheckState.WARNING
+        level = NagiosStatus.CRITICAL if status in _CRITICAL else NagiosStatus.WARNING
         state = max(state, level)
         days = "" if left is None else f" ({left} days left)"
         details.append(f"{level.name}: {address} {status}{days}")
@@ -73,16 +71,16 @@ def check_inventory(*, store: Store, at: dt.datetime,
         if crl.next_update is None:
             continue
         if crl.next_update < at:
-            state = max(state, CheckState.CRITICAL)
+            state = max(state, NagiosStatus.CRITICAL)
             details.append(f"CRITICAL: CRL stale since {crl.next_update:%Y-%m-%d %H:%M}Z: "
                            f"{crl.issuer}")
         elif crl.next_update - at <= crl_warning:
-            state = max(state, CheckState.WARNING)
+            state = max(state, NagiosStatus.WARNING)
             details.append(f"WARNING: CRL next update {crl.next_update:%Y-%m-%d %H:%M}Z: "
                            f"{crl.issuer}")
     counts = {str(k): v for k, v in summary.counts.items() if v}
     shown = ", ".join(f"{n} {k}" for k, n in counts.items()) or "none"
-    line = f"CERTMGR {state.name} - {summary.total} mailboxes: {shown}"
+    text = f"{summary.total} mailboxes: {shown}"
     if summary.crls:
-        line += f"; {len(summary.crls)} CRLs"
-    return CheckResult(state, line, tuple(details), counts)
+        text += f"; {len(summary.crls)} CRLs"
+    return CheckResult(state, status_line(SERVICE, state, text), tuple(details), counts)

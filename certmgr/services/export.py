@@ -8,7 +8,8 @@ Formats:
 - `pem`: a directory with `cert.pem`, `key.pem` (PKCS#8 encrypted under the export
   password, PBES2) and, with `chain`, `chain.pem` (intermediates up to the root).
 Every file is written with mode 0600 (it is, or travels with, a private key), through a
-temporary file and a rename; an existing file is refused unless `force`. An explicit
+temporary file, fsync and a rename (`keyfiles.write_owner_only_file`); an existing file is
+refused unless `force`. An explicit
 `out` is resolved (symlinks, `..`) and its directory must exist: certmgr creates only
 the PEM directory itself (0700), never missing parents; by default everything goes under
 `<home>/export/`, named by the address made a safe file stem (`/` and a leading dot
@@ -21,10 +22,8 @@ exit code is in the result. The export (and the hook's exit code) is audited `ex
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-import secrets
 import shlex
 import subprocess
 from dataclasses import dataclass, field
@@ -36,12 +35,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlmodel import col, select
 
-from certmgr.errors import InputError, NotFoundError, PassphraseError, StoreError
+from certmgr.errors import InputError, NotFoundError, PassphraseError
 from certmgr.pki.keys import PrivateKey, encrypt_key, load_key
 from certmgr.services.mailboxes import normalize_address
 from certmgr.store.audit import append_event
 from certmgr.store.enums import BindingRole
-from certmgr.store.keyfiles import read_private_file
+from certmgr.store.keyfiles import read_private_file, write_owner_only_file
 from certmgr.store.models import Binding, CACertificate, Certificate, KeyRecord, Mailbox
 
 if TYPE_CHECKING:
@@ -50,7 +49,8 @@ if TYPE_CHECKING:
     from certmgr.config import Settings
     from certmgr.store.session import Store
 
-__all__ = ["FORMATS", "ExportResult", "export_mailbox", "held_key", "load_held_key"]
+__all__ = ["FORMATS", "ExportResult", "current_certificate", "export_mailbox", "held_key",
+           "issuer_chain", "load_held_key"]
 
 FORMATS = ("p12", "pem")
 _P12_KDF_ROUNDS = 100_000
@@ -90,21 +90,26 @@ def load_held_key(settings: Settings, key: KeyRecord, *, passphrase: bytes | Non
                     source=str(path))
 
 
-def _current(session: Session, address: str) -> tuple[Mailbox, Certificate]:
-    mailbox = session.scalars(select(Mailbox).where(col(Mailbox.address) == address)).first()
+def current_certificate(session: Session, address: str) -> tuple[Mailbox, Certificate]:
+    """The mailbox `address` (normalised) and its current certificate; NotFoundError for an
+    unknown mailbox or one without a current certificate."""
+    wanted = normalize_address(address)
+    mailbox = session.scalars(select(Mailbox).where(col(Mailbox.address) == wanted)).first()
     if mailbox is None:
-        raise NotFoundError(f"no mailbox {address}")
+        raise NotFoundError(f"no mailbox {wanted}")
     cert = session.scalars(select(Certificate).join(
         Binding, col(Binding.certificate_id) == col(Certificate.id)).where(
         col(Binding.mailbox_id) == mailbox.id,
         col(Binding.role) == str(BindingRole.CURRENT))).first()
     if cert is None:
-        raise NotFoundError(f"mailbox {address} has no current certificate")
+        raise NotFoundError(f"mailbox {wanted} has no current certificate")
     return mailbox, cert
 
 
-def _chain(session: Session, cert: Certificate) -> list[x509.Certificate]:
-    """Issuers from the CA store, leaf's issuer first, up to a self-issued root."""
+def issuer_chain(session: Session, cert: Certificate, *, include_root: bool = True,
+                 ) -> list[x509.Certificate]:
+    """The issuers of `cert` from the CA store, its issuer first, up to a self-issued root
+    (kept with `include_root`; a TLS client sends its chain without it)."""
     out: list[x509.Certificate] = []
     issuer, aki = cert.issuer, cert.aki
     for _ in range(8):  # IGC Santé paths are 2 CAs deep; stop on loops
@@ -114,8 +119,10 @@ def _chain(session: Session, cert: Certificate) -> list[x509.Certificate]:
         ca = session.scalars(query).first()
         if ca is None:
             break
-        out.append(x509.load_der_x509_certificate(ca.der))
-        if ca.subject == ca.issuer:
+        root = ca.subject == ca.issuer
+        if include_root or not root:
+            out.append(x509.load_der_x509_certificate(ca.der))
+        if root:
             break
         issuer, aki = ca.issuer, ca.aki
     return out
@@ -163,24 +170,13 @@ def _output(out: Path | None, default: Path, *, directory: bool) -> Path:
     return path
 
 
-def _write_0600(path: Path, data: bytes, *, force: bool) -> None:
-    if os.path.lexists(path) and not force:
-        raise InputError("already exists (use --force to overwrite)", source=path)
-    tmp = path.with_name(f".{path.name}.certmgr-tmp-{os.getpid()}-{secrets.token_hex(8)}")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    try:
-        fd = os.open(tmp, flags, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise StoreError(f"{path}: cannot write: {exc.strerror}") from None
+def _refuse_existing(paths: list[Path], *, force: bool) -> None:
+    """InputError before anything is written when one of `paths` exists (unless `force`)."""
+    if force:
+        return
+    for path in paths:
+        if os.path.lexists(path):
+            raise InputError("already exists (use --force to overwrite)", source=path)
 
 
 def _p12(address: str, key: PrivateKey, cert: x509.Certificate, cas: list[x509.Certificate],
@@ -234,19 +230,20 @@ def export_mailbox(*, store: Store, settings: Settings, address: str, passphrase
     if not password:
         raise PassphraseError("an export password is needed")
     with store.sessions() as session:
-        _, row = _current(session, wanted)
+        _, row = current_certificate(session, wanted)
         record = held_key(session, row)
         if record is None:
             raise NotFoundError(f"no private key here for the current certificate of {wanted} "
                                 f"({row.fingerprint_sha256[:16]}...)")
-        cas = _chain(session, row) if chain else []
+        cas = issuer_chain(session, row) if chain else []
     key = load_held_key(settings, record, passphrase=passphrase)
     cert = x509.load_der_x509_certificate(row.der)
     files: dict[str, Path] = {}
     if fmt == "p12":
         path = _output(out, settings.home / "export" / f"{_file_stem(wanted)}.p12", directory=False)
-        _write_0600(path, _p12(wanted, key, cert, cas, password=password, legacy=legacy),
-                    force=force)
+        _refuse_existing([path], force=force)
+        write_owner_only_file(path, _p12(wanted, key, cert, cas, password=password,
+                                         legacy=legacy), overwrite=force)
         files["p12"] = path
     else:
         path = _output(out, settings.home / "export" / _file_stem(wanted), directory=True)
@@ -255,12 +252,9 @@ def export_mailbox(*, store: Store, settings: Settings, address: str, passphrase
                    "key": (path / "key.pem", encrypt_key(key, passphrase=password))}
         if cas:
             planned["chain"] = (path / "chain.pem", b"".join(c.public_bytes(pem) for c in cas))
-        if not force:  # refuse before writing anything
-            for target, _ in planned.values():
-                if os.path.lexists(target):
-                    raise InputError("already exists (use --force to overwrite)", source=target)
+        _refuse_existing([target for target, _ in planned.values()], force=force)
         for kind, (target, data) in planned.items():
-            _write_0600(target, data, force=force)
+            write_owner_only_file(target, data, overwrite=force)
             files[kind] = target
     code = _run_hook(deploy_hook, files, wanted) if deploy_hook else None
     with store.transaction() as session:

@@ -29,8 +29,8 @@ LANGUAGES = ("fr", "en")
 # Digest order: what needs action first.
 _URGENCY = {
     AlertKind.REVOKED: 0, AlertKind.EXPIRED: 1, AlertKind.CHAIN_INVALID: 2,
-    AlertKind.CRL_STALE: 3, AlertKind.EXPIRY_THRESHOLD: 4, AlertKind.ORDER_PENDING: 5,
-    AlertKind.JOB_FAILED: 6, AlertKind.TEST: 7,
+    AlertKind.PROBE_FAILED: 3, AlertKind.CRL_STALE: 4, AlertKind.EXPIRY_THRESHOLD: 5,
+    AlertKind.ORDER_PENDING: 6, AlertKind.JOB_FAILED: 7, AlertKind.TEST: 8,
 }
 
 
@@ -136,6 +136,8 @@ def _values(event: AlertEvent, cat: Catalog, zone: ZoneInfo) -> dict[str, str]:
         "next_update": when(event.crl_next_update),
         "order_ref": event.order_ref or "-",
         "pending_days": "-" if event.pending_days is None else str(event.pending_days),
+        "endpoint": event.endpoint or "-",
+        "probe_status": event.probe_status or "-",
         "job_name": event.job_name or "-",
         "job_error": event.job_error or "-",
         "at": when(event.at),
@@ -148,7 +150,7 @@ def _document(event: AlertEvent, cat: Catalog, zone: ZoneInfo) -> _Doc:
     for key, label in cat.labels.items():
         if values[key] != "-" and key in _FACTS_SHOWN[event.kind]:
             facts.append((label, values[key]))
-    findings = tuple(f"{f.code}: {f.message}" for f in event.findings)
+    findings = tuple(f"{f.code}: {f.message}" if f.message else f.code for f in event.findings)
     steps = [s.format(**values) for s in STEPS[cat.lang][event.kind]]
     if event.kind in _RENEWAL_KINDS:
         steps += [s.format(**values) for s in RENEWAL_STEPS[cat.lang]]
@@ -165,6 +167,9 @@ _FACTS_SHOWN: dict[AlertKind, frozenset[str]] = {
     AlertKind.CHAIN_INVALID: _CERT_FACTS,
     AlertKind.CRL_STALE: _CERT_FACTS | {"crl_issuer", "next_update"},
     AlertKind.ORDER_PENDING: _CERT_FACTS | {"order_ref", "pending_days"},
+    # the certificate the mailbox presents (no fingerprint: this is no certificate alert);
+    # the intro says since when it fails
+    AlertKind.PROBE_FAILED: (_CERT_FACTS - {"fingerprint"}) | {"endpoint", "probe_status"},
     AlertKind.JOB_FAILED: frozenset({"job_name", "job_error", "at"}),
     AlertKind.TEST: frozenset({"at"}),
 }

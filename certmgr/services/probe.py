@@ -52,9 +52,11 @@ from certmgr.pki.load import load_bundle, read_input
 from certmgr.pki.profile import check_profile
 from certmgr.pki.validate import RevocationMode, ValidationContext, Validator
 from certmgr.secrets import Secret
+from certmgr.services.nagios import NagiosStatus, status_line
 from certmgr.services.trustctx import TrustMaterial
 
 __all__ = [
+    "SERVICE",
     "ClientOutcome",
     "NagiosStatus",
     "ProbeCode",
@@ -68,6 +70,7 @@ __all__ = [
     "trust_from_files",
 ]
 
+SERVICE = "TLS"  # the first word of the plugin line
 _GOOD_PROTOCOLS = frozenset({"TLSv1.2", "TLSv1.3"})
 _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
 # TLS alerts by which a server says no to the client certificate (RFC 8446 §6.2)
@@ -79,15 +82,6 @@ _CERT_ALERTS = frozenset({"bad certificate", "unsupported certificate", "certifi
 
 ProbeCode = Code
 """Former name of the probe codes, now members of `certmgr.pki.findings.Code` (one namespace)."""
-
-
-class NagiosStatus(enum.IntEnum):
-    """Monitoring plugin status, also the exit code of `certmgr probe`."""
-
-    OK = 0
-    WARNING = 1
-    CRITICAL = 2
-    UNKNOWN = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +145,7 @@ class ProbeReport:
         perf = [f"time={obs.elapsed_seconds:.3f}s"]
         if self.server_certificate is not None:
             perf.append(f"days_left={self.server_certificate.days_left}")
-        return f"TLS {self.status.name} - {obs.target}: {head} | {' '.join(perf)}"
+        return status_line(SERVICE, self.status, f"{obs.target}: {head} | {' '.join(perf)}")
 
     def to_json(self) -> dict[str, Any]:
         obs = self.observation

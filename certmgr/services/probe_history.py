@@ -11,7 +11,8 @@
   and its key held here, in mutual TLS. One-line errors: unknown mailbox and no current
   certificate (NotFoundError), no key held here (InputError), missing or wrong passphrase
   (PassphraseError). `client="optional"` (the scheduled job) probes without a client
-  certificate instead of failing when the key or its passphrase is not available.
+  certificate instead of failing when the key, or any passphrase, is not available (a
+  passphrase given that does not open the key is still a PassphraseError).
 - Schedule: `probe_slot(address)` is a stable offset within the UTC day derived from the
   SHA-256 of the address, so that daily probes spread over 24 h; `is_due` says whether a
   mailbox's slot falls in the hour being run, or its last probe is older than 25 h (a
@@ -36,12 +37,13 @@ from certmgr.errors import InputError, NotFoundError, PassphraseError
 from certmgr.fetch.probe import ClientCredentials, ProbeTarget, StartTls
 from certmgr.pki.findings import Severity
 from certmgr.pki.validate import RevocationMode
+from certmgr.services.export import current_certificate, held_key, issuer_chain, load_held_key
 from certmgr.services.mailboxes import normalize_address
-from certmgr.services.probe import NagiosStatus, ProbeReport, probe_endpoint
+from certmgr.services.nagios import NagiosStatus
+from certmgr.services.probe import ProbeReport, probe_endpoint
 from certmgr.services.trustctx import TrustMaterial, load_trust_material
 from certmgr.store.audit import append_event
-from certmgr.store.enums import BindingRole
-from certmgr.store.models import Binding, CACertificate, Certificate, KeyRecord, Mailbox
+from certmgr.store.models import Mailbox
 from certmgr.store.models_probes import MailboxEndpoint, ProbeResult
 
 if TYPE_CHECKING:
@@ -176,47 +178,23 @@ def set_endpoint(*, store: Store, address: str, target: ProbeTarget, at: dt.date
 
 def mailbox_credentials(*, store: Store, settings: Settings, address: str,
                         passphrase: PassphraseSource) -> ClientCredentials:
-    """The mailbox's current certificate, its CA chain and its key held here.
+    """The mailbox's current certificate, its CA chain (without the root: what a TLS client
+    sends) and its key held here.
 
     `passphrase` is called only when the key file is encrypted (see the module docstring
     for the errors)."""
-    from certmgr.services.export import held_key, load_held_key  # noqa: PLC0415
-
     with store.sessions() as session:
-        mailbox = _mailbox(session, address)
-        cert = session.scalars(select(Certificate).join(
-            Binding, col(Binding.certificate_id) == col(Certificate.id)).where(
-            col(Binding.mailbox_id) == mailbox.id,
-            col(Binding.role) == str(BindingRole.CURRENT))).first()
-        if cert is None:
-            raise NotFoundError(f"mailbox {mailbox.address} has no current certificate")
-        key: KeyRecord | None = held_key(session, cert)
+        mailbox, cert = current_certificate(session, address)
+        key = held_key(session, cert)
         if key is None:
             raise InputError(f"mailbox {mailbox.address}: the private key of its current "
                              "certificate is not held here (certmgr holds only the keys of "
                              "CSRs it made); use --cert/--key")
-        chain = _chain(session, cert)
+        chain = issuer_chain(session, cert, include_root=False)
         leaf = x509.load_der_x509_certificate(cert.der)
     secret = passphrase().reveal() if key.encrypted else None
     private = load_held_key(settings, key, passphrase=secret)
     return ClientCredentials(certificate=leaf, key=private, chain=tuple(chain))
-
-
-def _chain(session: Session, cert: Certificate) -> list[x509.Certificate]:
-    """The issuing CAs from the CA store, up to (not including) a self-issued root: what a
-    client sends with its certificate."""
-    out: list[x509.Certificate] = []
-    issuer, aki = cert.issuer, cert.aki
-    for _ in range(8):  # IGC Santé paths are 2 CAs deep; stop on loops
-        query = select(CACertificate).where(col(CACertificate.subject) == issuer)
-        if aki:
-            query = query.where(col(CACertificate.ski) == aki)
-        ca = session.scalars(query).first()
-        if ca is None or ca.subject == ca.issuer:
-            break
-        out.append(x509.load_der_x509_certificate(ca.der))
-        issuer, aki = ca.issuer, ca.aki
-    return out
 
 
 # ------------------------------------------------------------------ probe and record
@@ -250,6 +228,9 @@ def probe_mailbox(*, store: Store, settings: Settings, address: str, at: dt.date
     try:
         credentials = mailbox_credentials(store=store, settings=settings, address=name,
                                           passphrase=passphrase or _no_passphrase)
+    except PassphraseError:
+        if client == "required" or passphrase is not None:
+            raise  # a passphrase that does not open the key is a mistake to tell, not skip
     except (InputError, NotFoundError):
         if client == "required":
             raise

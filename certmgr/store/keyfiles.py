@@ -1,8 +1,10 @@
 """Key, CSR and certificate files on disk, written atomically with safe permissions.
 
-`write_private_file` (keys) and `write_public_file` (CSRs, certificates):
+`write_private_file` (keys), `write_public_file` (CSRs, certificates) and
+`write_owner_only_file` (exports and backups, in a directory the operator chose):
 1. the directory is created if missing (0700 for private files) and, for
-   private files, checked: it must be owned by us and closed to group/others;
+   private files, checked: it must be owned by us and closed to group/others
+   (`write_owner_only_file` neither creates nor checks it: it must exist);
 2. the data goes to a temporary file in the same directory, created with
    O_CREAT|O_EXCL|O_NOFOLLOW and mode 0600 (0644 for public files), written and
    fsync'ed;
@@ -45,6 +47,7 @@ __all__ = [
     "fault",
     "make_private_dirs",
     "read_private_file",
+    "write_owner_only_file",
     "write_private_file",
     "write_public_file",
 ]
@@ -69,6 +72,17 @@ def write_public_file(path: Path, data: bytes, *, overwrite: bool = True) -> Non
     """Atomically write `data` (a CSR, a certificate) to `path` with mode 0644."""
     _ensure_dir(path.parent, private=False)
     _atomic_write(path, data, mode=0o644, overwrite=overwrite)
+
+
+def write_owner_only_file(path: Path, data: bytes, *, overwrite: bool = True) -> None:
+    """Atomically write `data` to `path` with mode 0600, in its existing directory.
+
+    For files that hold or travel with a secret but go where the operator says (an
+    export, an encrypted backup), often a shared directory: unlike `write_private_file`,
+    the directory's mode is not demanded. StoreError on I/O failure (a missing directory
+    included); with `overwrite=False`, InputError when `path` exists.
+    """
+    _atomic_write(path, data, mode=0o600, overwrite=overwrite)
 
 
 def read_private_file(path: Path) -> bytes:

@@ -26,6 +26,8 @@ EXTRA: dict[AlertKind, dict[str, object]] = {
                           "crl_next_update": AT - dt.timedelta(hours=2)},
     AlertKind.ORDER_PENDING: {"order_ref": "CMD-42", "pending_days": 12},
     AlertKind.JOB_FAILED: {"job_name": "crl_refresh", "job_error": "timeout"},
+    AlertKind.PROBE_FAILED: {"endpoint": "mx.operateur.fr:587", "probe_status": "CRITICAL",
+                             "findings": (AlertFinding("TLS_TIMEOUT", "no answer"),)},
     AlertKind.TEST: {},
 }
 NEXT_STEP = {  # one command or portal action each kind's message must give
@@ -36,6 +38,7 @@ NEXT_STEP = {  # one command or portal action each kind's message must give
     AlertKind.CRL_STALE: "certmgr crl refresh",
     AlertKind.ORDER_PENDING: "Retirer",
     AlertKind.JOB_FAILED: "certmgr jobs run crl_refresh",
+    AlertKind.PROBE_FAILED: f"certmgr probe --mailbox {MAILBOX}",
 }
 DAYS = {"fr": {14: "14 jours", -3: "expiré depuis 3 jours"},
         "en": {14: "14 days", -3: "expired 3 days ago"}}

@@ -1,4 +1,5 @@
-"""Probe fixtures: a now-relative fixture PKI and real TLS servers on loopback.
+"""Probe fixtures: a now-relative fixture PKI, real TLS servers on loopback, and a
+recording alert channel.
 
 The servers use Python's `ssl` (a different OpenSSL build than pyOpenSSL's, which is what an
 operator's server is to certmgr anyway). The PKI is built at the start of the session at
@@ -22,6 +23,7 @@ from typing import Any, Self
 import pytest
 from aiosmtpd.controller import Controller
 
+from certmgr.channels.base import DeliveryResult, Message
 from certmgr.cli import run
 from certmgr.testpki import PkiIndex, build_pki
 
@@ -96,14 +98,17 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 
 def server_context(pki: Pki, directory: Path, *, leaf: str = "el-org-serv-ssl",
                    chain: tuple[str, ...] = ("ACI-EL-ORG",), verify_clients: bool = False,
+                   client_cas: tuple[str, ...] = ("ACR-EL", "ACI-EL-ORG"),
                    tls11_only: bool = False, tls12_max: bool = False) -> ssl.SSLContext:
+    """A server context presenting `leaf` and `chain`; `verify_clients`: it requires a
+    client certificate issued under `client_cas` (the fixture IGC Santé EL CAs)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if tls12_max:
         context.maximum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(pki.chain_file(directory, leaf, *chain), pki.key(leaf))
     if verify_clients:
         context.verify_mode = ssl.CERT_REQUIRED
-        for ca in ("ACR-EL", "ACI-EL-ORG"):
+        for ca in client_cas:
             context.load_verify_locations(pki.cert(ca))
     if tls11_only:
         with warnings.catch_warnings():
@@ -193,6 +198,19 @@ class ImapServer:
         finally:
             sock.close()
             conn.close()
+
+
+@dataclass
+class RecordingChannel:
+    """An alert channel that keeps what it is given (a real object, not a mock)."""
+
+    name: str = "record"
+    per_recipient: bool = True
+    sent: list[Message] = field(default_factory=list)
+
+    def send(self, message: Message) -> DeliveryResult:
+        self.sent.append(message)
+        return DeliveryResult(channel=self.name, accepted=message.recipients)
 
 
 class _Handler:

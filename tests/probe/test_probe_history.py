@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
 
 from certmgr import jobs
-from certmgr.channels.base import DeliveryResult, Message
 from certmgr.clock import FixedClock
 from certmgr.errors import InputError, NotFoundError, PassphraseError
 from certmgr.fetch.probe import ProbeTarget, StartTls
@@ -21,7 +19,7 @@ from certmgr.secrets import Secret
 from certmgr.services import probe_history as ph
 from certmgr.store.models_probes import ProbeResult
 
-from .conftest import ImapServer, Invoke, Pki, server_context
+from .conftest import ImapServer, Invoke, Pki, RecordingChannel, server_context
 from .inventory import ADDRESS, CONTACT, OTHER, PASSPHRASE, Inventory, build_inventory
 
 HOUR = dt.timedelta(hours=1)
@@ -38,19 +36,6 @@ def mtls(pki: Pki, tmp_path: Path) -> Iterator[ImapServer]:
     """An IMAP server that requires a client certificate of the fixture IGC Santé CAs."""
     with ImapServer(server_context(pki, tmp_path, verify_clients=True)) as server:
         yield server
-
-
-@dataclass
-class RecordingChannel:
-    """A channel that keeps what it is given (a real object, not a mock)."""
-
-    name: str = "record"
-    per_recipient: bool = True
-    sent: list[Message] = field(default_factory=list)
-
-    def send(self, message: Message) -> DeliveryResult:
-        self.sent.append(message)
-        return DeliveryResult(channel=self.name, accepted=message.recipients)
 
 
 def _secret() -> Secret:
@@ -243,6 +228,7 @@ class TestProbeJob:
         assert len(channel.sent) == 1
         [message] = channel.sent
         assert message.recipients == (CONTACT,)
+        assert message.data["kind"] == "probe_failed"
         assert ADDRESS in message.text
         assert "TLS_CONNECT_REFUSED" in message.text
         run(closed_port)  # still failing: already told

@@ -3,7 +3,6 @@ presents the mailbox's client certificate), never logged."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import subprocess
@@ -15,13 +14,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from certmgr.fetch.probe import ProbeTarget, StartTls
-from certmgr.services import probe_history as ph
-from certmgr.store.models import Mailbox
 from certmgr.store.models_probes import ProbeResult
 
 from .conftest import ImapServer, Pki, server_context
-from .inventory import ADDRESS, PASSPHRASE, Inventory, build_inventory
+from .inventory import PASSPHRASE, Inventory, build_inventory, seed_stale_probe
 
 pytestmark = pytest.mark.slow
 
@@ -33,18 +29,6 @@ def inv(tmp_path: Path, pki: Pki) -> Iterator[Inventory]:
 
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("CERTMGR_")}
-
-
-def _seed_stale_probe(inv: Inventory, port: int) -> None:
-    """An old probe, so that the mailbox is due at once (a missed slot is caught up)."""
-    ph.set_endpoint(store=inv.store, address=ADDRESS, at=inv.at, actor="t",
-                    target=ProbeTarget("127.0.0.1", port, StartTls.IMAP))
-    with inv.store.transaction() as session:
-        mailbox = session.scalars(select(Mailbox).where(col(Mailbox.address) == ADDRESS)).one()
-        assert mailbox.id is not None
-        session.add(ProbeResult(mailbox_id=mailbox.id, at=inv.at - dt.timedelta(hours=30),
-                                host="127.0.0.1", port=port, starttls="imap", ok=True,
-                                status="OK", codes=[]))
 
 
 def _accepted(inv: Inventory) -> bool:
@@ -63,7 +47,7 @@ def test_serve_gives_the_passphrase_to_the_probe_job(inv: Inventory, pki: Pki,
     secret.chmod(0o600)
     log = tmp_path / "serve.log"
     with ImapServer(server_context(pki, tmp_path, verify_clients=True)) as server:
-        _seed_stale_probe(inv, server.port)
+        seed_stale_probe(inv, server.port)
         with log.open("wb") as sink:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "certmgr", "--home", str(home), "serve",
