@@ -45,8 +45,9 @@ def list_cmd(app: AppContext, limit: int, as_json: bool) -> int:
 @click.argument("alert_id", type=int)
 @click.option("--until", metavar="DATE", help="Also snooze this certificate's alerts until "
               "DATE (ISO 8601).")
+@json_option
 @pass_app
-def ack_cmd(app: AppContext, alert_id: int, until: str | None) -> int:
+def ack_cmd(app: AppContext, alert_id: int, until: str | None, as_json: bool) -> int:
     """Acknowledge alert ID (stops its escalation); `--until` snoozes it too."""
     from certmgr.clock import parse_instant  # noqa: PLC0415
     from certmgr.services.alert_log import acknowledge  # noqa: PLC0415
@@ -60,6 +61,10 @@ def ack_cmd(app: AppContext, alert_id: int, until: str | None) -> int:
     with open_store(app.settings) as store:
         fingerprint = acknowledge(store=store, alert_id=alert_id, at=app.clock.now(),
                                   actor=os_user(), until=snooze)
+    if as_json:
+        echo_json({"alert": alert_id, "acknowledged": True, "certificate": fingerprint,
+                   "snoozed_until": snooze})
+        return ExitCode.OK
     click.echo(f"acknowledged alert {alert_id} (certificate {fingerprint[:16]}...)"
                + ("" if snooze is None else f", snoozed until {snooze:%Y-%m-%d %H:%M}Z"))
     return ExitCode.OK

@@ -8,6 +8,7 @@ import click
 
 from certmgr.cli._common import AppContext, ExitCode, echo_json, json_option, pass_app
 from certmgr.cli.status import status_lines
+from certmgr.errors import InputError
 from certmgr.services.demo import (
     DemoInventory,
     DemoReport,
@@ -18,6 +19,7 @@ from certmgr.services.demo import (
 )
 from certmgr.services.status import StatusSummary, status_summary
 from certmgr.store.audit import os_user
+from certmgr.store.keyfiles import make_private_dirs
 from certmgr.store.session import open_store
 
 __all__ = ["demo"]
@@ -36,11 +38,16 @@ def demo(app: AppContext, headless: bool, as_json: bool) -> int:
     pass for production. Nothing reaches the network.
     """
     at = app.clock.now().replace(microsecond=0)
+    settings = demo_settings(app.settings)
+    try:  # the home and the demo sandbox are private, as any home (`certmgr doctor`)
+        make_private_dirs(settings.home)
+    except OSError as exc:
+        raise InputError(f"cannot create the demo home: {exc.strerror or exc}",
+                         source=settings.home) from None
     index = build_demo_pki(home=app.settings.home, at=at)
     report = verify_demo_pki(index, at=at)
     # The demo inventory lives in its own sandbox (<home>/demo, its own SQLite database),
     # rebuilt on every run, so it never mixes with a real inventory.
-    settings = demo_settings(app.settings)
     database = settings.home / "certmgr.sqlite3"
     for leftover in (database, database.with_name(database.name + "-wal"),
                      database.with_name(database.name + "-shm")):

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import getpass
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from certmgr.cli._common import AppContext, ExitCode, echo_json, err, json_option, pass_app
 from certmgr.cli._passphrase import key_passphrase, passphrase_file_option
-from certmgr.errors import InputError
+from certmgr.errors import ConfigError, InputError
 from certmgr.services.renewal import (
     DEFAULT_STALE_DAYS,
     RenewalView,
@@ -41,64 +42,55 @@ def order() -> None:
     """The ANS order of a renewal: mark it, list, reject, abandon, revocation code."""
 
 
-def _show(view: RenewalView, *, as_json: bool) -> None:
-    if as_json:
-        echo_json(view.to_json())
-    else:
-        ref = f" (ref {view.order_ref})" if view.order_ref else ""
-        click.echo(f"{view.address}: renewal #{view.id} {view.state}{ref}")
+def _transition_command(name: str, action: Callable[..., RenewalView], help_text: str, *,
+                        detail: str, metavar: str, detail_help: str) -> click.Command:
+    """`order NAME ADDRESS [--DETAIL VALUE] [--json]`: apply `action` (mark_ordered, reject,
+    abandon) to the renewal under way for ADDRESS and show where it stands."""
+
+    @order.command(name, help=help_text)
+    @click.argument("address")
+    @click.option(f"--{detail}", "value", metavar=metavar, help=detail_help)
+    @json_option
+    @pass_app
+    def command(app: AppContext, address: str, value: str | None, as_json: bool) -> int:
+        with open_store(app.settings) as store:
+            view = action(store=store, address=address, at=app.clock.now(), actor=os_user(),
+                          **{detail: value})
+        if as_json:
+            echo_json(view.to_json())
+        else:
+            ref = f" (ref {view.order_ref})" if view.order_ref else ""
+            click.echo(f"{view.address}: renewal #{view.id} {view.state}{ref}")
+        return ExitCode.OK
+
+    return command
 
 
-@order.command("mark")
-@click.argument("address")
-@click.option("--ref", metavar="REF", help="The ANS order (request) reference.")
-@json_option
-@pass_app
-def mark(app: AppContext, address: str, ref: str | None, as_json: bool) -> int:
-    """Record that the CSR of ADDRESS was uploaded to the ANS portal (CSR_READY -> ORDERED)."""
-    with open_store(app.settings) as store:
-        view = mark_ordered(store=store, address=address, at=app.clock.now(), actor=os_user(),
-                            ref=ref)
-    _show(view, as_json=as_json)
-    return ExitCode.OK
-
-
-@order.command("reject")
-@click.argument("address")
-@click.option("--reason", metavar="TEXT")
-@json_option
-@pass_app
-def reject_cmd(app: AppContext, address: str, reason: str | None, as_json: bool) -> int:
-    """ANS refused the request of ADDRESS (ORDERED -> REJECTED)."""
-    with open_store(app.settings) as store:
-        view = reject(store=store, address=address, at=app.clock.now(), actor=os_user(),
-                      reason=reason)
-    _show(view, as_json=as_json)
-    return ExitCode.OK
-
-
-@order.command("abandon")
-@click.argument("address")
-@click.option("--reason", metavar="TEXT")
-@json_option
-@pass_app
-def abandon_cmd(app: AppContext, address: str, reason: str | None, as_json: bool) -> int:
-    """Give up the renewal under way for ADDRESS (-> ABANDONED)."""
-    with open_store(app.settings) as store:
-        view = abandon(store=store, address=address, at=app.clock.now(), actor=os_user(),
-                       reason=reason)
-    _show(view, as_json=as_json)
-    return ExitCode.OK
+_REASON_HELP = "Why (kept in the audit trail)."
+mark = _transition_command(
+    "mark", mark_ordered,
+    "Record that the CSR of ADDRESS was uploaded to the ANS portal (CSR_READY -> ORDERED).",
+    detail="ref", metavar="REF", detail_help="The ANS order (request) reference.")
+reject_cmd = _transition_command(
+    "reject", reject, "ANS refused the request of ADDRESS (ORDERED -> REJECTED).",
+    detail="reason", metavar="TEXT", detail_help=_REASON_HELP)
+abandon_cmd = _transition_command(
+    "abandon", abandon, "Give up the renewal under way for ADDRESS (-> ABANDONED).",
+    detail="reason", metavar="TEXT", detail_help=_REASON_HELP)
 
 
 @order.command("list")
 @click.option("--all", "include_closed", is_flag=True, help="Closed renewals too.")
-@click.option("--stale-days", type=click.IntRange(min=0), default=DEFAULT_STALE_DAYS,
-              show_default=True, help="Flag orders placed more than N days ago.")
+@click.option("--stale-days", type=click.IntRange(min=0), default=None,
+              help="Flag orders placed more than N days ago. Default: `order_pending_days` "
+                   f"in config.toml (the ORDER_PENDING alert's delay), else {DEFAULT_STALE_DAYS}.")
 @json_option
 @pass_app
-def list_cmd(app: AppContext, include_closed: bool, stale_days: int, as_json: bool) -> int:
+def list_cmd(app: AppContext, include_closed: bool, stale_days: int | None,
+             as_json: bool) -> int:
     """Renewals under way, with the orders that wait for too long flagged."""
+    if stale_days is None:
+        stale_days = _order_pending_days(app)
     with open_store(app.settings) as store:
         views = list_renewals(store=store, at=app.clock.now(), stale_days=stale_days,
                               include_closed=include_closed)
@@ -113,6 +105,16 @@ def list_cmd(app: AppContext, include_closed: bool, stale_days: int, as_json: bo
         if not views:
             click.echo("no renewal under way")
     return ExitCode.FINDING if any(v.stale for v in views) else ExitCode.OK
+
+
+def _order_pending_days(app: AppContext) -> int:
+    """`order_pending_days` from config.toml: the same delay as the ORDER_PENDING alert."""
+    settings = app.settings
+    value = settings.extra.get("order_pending_days", DEFAULT_STALE_DAYS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError("order_pending_days must be a non-negative integer",
+                          source=settings.config_file)
+    return value
 
 
 @order.command("revocation-code")

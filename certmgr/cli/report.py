@@ -1,7 +1,8 @@
 """`certmgr report --format csv|json|md [--out FILE]`: one row per active mailbox.
 
-CSV cells that a spreadsheet would run as a formula are neutralised. Exit 0; 2 when
-FILE cannot be written.
+`--json` is `--format json` (every reporting command takes `--json`). CSV cells that a
+spreadsheet would run as a formula are neutralised. Exit 0; 2 when FILE cannot be
+written, or for `--json` with another `--format`.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
-from certmgr.cli._common import AppContext, ExitCode, err, pass_app
+from certmgr.cli._common import AppContext, ExitCode, err, json_option
 from certmgr.errors import InputError
 
 __all__ = ["report_cmd"]
@@ -21,9 +23,16 @@ __all__ = ["report_cmd"]
               show_default=True, help="Output format.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write to FILE instead of stdout.")
-@pass_app
-def report_cmd(app: AppContext, fmt: str, out: Path | None) -> int:
+@json_option
+@click.pass_context
+def report_cmd(ctx: click.Context, fmt: str, out: Path | None, as_json: bool) -> int:
     """Report every active mailbox: structure, certificate, expiry, status, findings."""
+    if as_json:
+        if fmt != "json" and ctx.get_parameter_source("fmt") is not ParameterSource.DEFAULT:
+            raise click.UsageError(f"--json and --format {fmt} disagree: give one of them")
+        fmt = "json"
+    app = ctx.find_object(AppContext)
+    assert app is not None
     from certmgr.services.report import ReportFormat, render_report, report_rows  # noqa: PLC0415
     from certmgr.store.session import open_store  # noqa: PLC0415
 

@@ -36,6 +36,7 @@ from asn1crypto import keys as asn1_keys
 from cryptography.hazmat.primitives import hashes, padding, serialization
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+from sqlalchemy import exists
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -70,6 +71,7 @@ from certmgr.store.models import (
     Renewal,
     RenewalState,
     Structure,
+    ValidationResult,
 )
 
 if TYPE_CHECKING:
@@ -445,20 +447,24 @@ def generate_csrs(*, store: Store, settings: Settings, addresses: Sequence[str],
 
 def due_addresses(*, store: Store, at: dt.datetime, within_days: int) -> list[str]:
     """Active (not archived) mailboxes with no renewal under way that need one: no
-    current certificate (NO_CERTIFICATE), status RENEW_SOON, CRITICAL, EXPIRED or REVOKED
-    (last scan), or a current certificate that ends at or before `at + within_days`.
-    Sorted by address."""
+    current certificate (NO_CERTIFICATE), a current certificate that ends at or before
+    `at + within_days`, or status RENEW_SOON, CRITICAL, EXPIRED or REVOKED when the last
+    scan judged the current certificate (a status left by the certificate a renewal just
+    replaced says nothing about its successor). Sorted by address."""
     horizon = at + dt.timedelta(days=within_days)
     with store.sessions() as session:
         busy = select(Renewal.mailbox_id).where(
             col(Renewal.state).in_([str(s) for s in OPEN_RENEWAL_STATES]))
-        current = (select(Binding.mailbox_id, Certificate.not_after)
+        current = (select(Binding.mailbox_id, Binding.certificate_id, Certificate.not_after)
                    .join(Certificate, col(Certificate.id) == col(Binding.certificate_id))
                    .where(col(Binding.role) == str(BindingRole.CURRENT)).subquery())
+        judged = exists().where(col(ValidationResult.mailbox_id) == col(Mailbox.id),
+                                col(ValidationResult.certificate_id) == current.c.certificate_id)
         rows = session.execute(
-            select(Mailbox.address, Mailbox.status, current.c.not_after)
+            select(Mailbox.address, Mailbox.status, current.c.not_after, judged)
             .outerjoin(current, current.c.mailbox_id == col(Mailbox.id))
             .where(col(Mailbox.archived).is_(False), col(Mailbox.id).not_in(busy))
             .order_by(col(Mailbox.address))).all()
-    return [address for address, status, not_after in rows
-            if status in _DUE_STATUSES or not_after is None or not_after <= horizon]
+    return [address for address, status, not_after, by_scan in rows
+            if not_after is None or not_after <= horizon
+            or (by_scan and status in _DUE_STATUSES)]
