@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,6 +12,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.support import free_port
 
 from ._tlspki import TlsFiles, make_tls_files
 
@@ -69,12 +70,6 @@ class SmtpServer:
     port: int
     handler: StoringHandler
     tls: TlsFiles
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_context(tls: TlsFiles, *, require_client_cert: bool = False) -> ssl.SSLContext:

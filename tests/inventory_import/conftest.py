@@ -1,16 +1,12 @@
-"""Import fixtures: a migrated store per test (SQLite file, and PostgreSQL when
-CERTMGR_TEST_PG_URL is set), the fixture PKI, an in-process CLI runner, and a small
-certificate factory signing with the fixture CA keys."""
+"""Import fixtures: the fixture PKI, an in-process CLI runner and a small certificate
+factory signing with the fixture CA keys (the migrated store per test, SQLite file and
+PostgreSQL, comes from `tests/conftest.py`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -20,52 +16,23 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import func
 from sqlmodel import select
 
-from certmgr.cli import run
-from certmgr.config import Settings
 from certmgr.services.mailboxes import MailboxSpec, add_mailbox
-from certmgr.store.engine import make_engine
 from certmgr.store.enums import MailboxEnvironment
-from certmgr.store.migrate import upgrade
 from certmgr.store.models import AuditEvent, Binding, CACertificate, Certificate, Crl
-from certmgr.store.session import Store, open_store
-from certmgr.store.testing import BACKENDS, temporary_database_url
-from certmgr.testpki import FIXED_AT, load_key
+from certmgr.store.session import Store
+from certmgr.testpki import load_key
+from tests.support import ACTOR, AT, SIRET, Invoke, cli_runner, require_fixed_pki
 
-FIXED = Path(__file__).resolve().parents[2] / "fixtures" / "pki" / "fixed"
+__all__ = ["ACTOR", "AT", "P12_PASSWORD", "SHARED", "Invoke", "add", "counts", "make_crl",
+           "make_leaf"]
+
 SHARED = Path("/work/shared/igc-sante")
-AT = FIXED_AT
-ACTOR = "tester"
-SIRET = "3" + "73282932000074"
 P12_PASSWORD = "fixture-p12-password"
 
 
 @pytest.fixture(scope="session")
 def pki() -> Path:
-    if not (FIXED / "index.json").is_file():
-        pytest.skip("fixture PKI not generated")
-    return FIXED
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with temporary_database_url(request.param, directory=tmp_path) as url:
-        engine = make_engine(url)
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
-        yield url
-
-
-@pytest.fixture
-def settings(db_url: str, tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home", db_url=db_url)
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    with open_store(settings) as opened:
-        yield opened
+    return require_fixed_pki()
 
 
 def counts(store: Store) -> dict[str, int]:
@@ -85,32 +52,10 @@ def add(store: Store, address: str,
                                               environment=env), at=AT, actor=ACTOR)
 
 
-# ---------------------------------------------------------------------------- CLI
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-Invoke = Callable[..., Outcome]
-
-
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str], db_url: str, tmp_path: Path) -> Invoke:
     """`certmgr --home H --db URL ARGS...` in-process, with its exit code and output."""
-    def invoke(*args: str | Path) -> Outcome:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as info:
-            run(["--home", str(tmp_path / "home"), "--db", db_url, *[str(a) for a in args]])
-        captured = capsys.readouterr()
-        code = info.value.code
-        return Outcome(int(code) if isinstance(code, int) else 0, captured.out, captured.err)
-
-    return invoke
+    return cli_runner(capsys, "--home", tmp_path / "home", "--db", db_url)
 
 
 # ---------------------------------------------------------------------------- certificates
