@@ -31,7 +31,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import cryptography
 from cryptography import x509
@@ -71,33 +71,18 @@ def _read(path: str) -> bytes:
         os.close(fd)
 
 
-class PemFiles(Sequence[bytes]):
-    """The DER of each PEM file, read and decoded when indexed: `validate_many`'s forked
-    workers then read and decode the files in parallel instead of the parent, serially."""
-
-    def __init__(self, paths: list[str]) -> None:
-        self._paths = paths
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    @overload
-    def __getitem__(self, index: int) -> bytes: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[bytes]: ...
-    def __getitem__(self, index: int | slice) -> bytes | Sequence[bytes]:
-        if isinstance(index, slice):
-            return PemFiles(self._paths[index])
-        return _pem_der(_read(self._paths[index]))
+def _pem_file_der(path: str) -> bytes:
+    return _pem_der(_read(path))
 
 
 def engine_once(data_dir: Path, crl_entries: int, processes: int, *,
                 lazy: bool) -> dict[str, float]:
     """One end-to-end engine run (PEM files in, results out), with the time of each phase.
 
-    `lazy`: the workers read the files (`PemFiles`); otherwise the parent reads them first.
+    `lazy`: the workers read the files (`LazyDers`); otherwise the parent reads them first.
     """
     from certmgr.pki.validate import (  # noqa: PLC0415 - only in the measuring process
+        LazyDers,
         RevocationMode,
         ValidationContext,
         Validator,
@@ -108,7 +93,9 @@ def engine_once(data_dir: Path, crl_entries: int, processes: int, *,
     base = str(data.leaves_dir)
     # os and str paths: pathlib costs a few µs per file, and there are 10,000 of them
     paths = [os.path.join(base, n) for n in sorted(os.listdir(base))]  # noqa: PTH118, PTH208
-    ders: Sequence[bytes] = PemFiles(paths) if lazy else [_pem_der(_read(p)) for p in paths]
+    # lazy: `validate_many`'s forked workers read and decode the files in parallel
+    ders: Sequence[bytes] = (LazyDers(paths, _pem_file_der) if lazy
+                             else [_pem_der(_read(p)) for p in paths])
     t1 = time.perf_counter()
     root = x509.load_der_x509_certificate(_pem_der(data.root.read_bytes()))
     inter = x509.load_der_x509_certificate(_pem_der(data.inter.read_bytes()))

@@ -45,6 +45,7 @@ __all__ = [
     "PinnedCA",
     "TrustStore",
     "TrustedCA",
+    "impostor_finding",
     "is_impostor",
     "pinned",
 ]
@@ -179,6 +180,19 @@ class TrustStore:
         return frozenset(e.environment for e in self.entries)
 
 
+def impostor_finding(facts: CertFacts) -> Finding:
+    """The IMPOSTOR_CA finding for a CA certificate that `is_impostor`."""
+    return Finding(
+        Code.IMPOSTOR_CA,
+        Severity.ERROR,
+        f"This certificate claims to be an ANS {facts.environment.lower()} CA but its "
+        f"SHA-256 fingerprint {facts.fingerprint_sha256} is not one of the pinned ANS "
+        f"CAs: refused. Get the CA certificates from ANS's publication point. "
+        f"({facts.subject})",
+        subject=facts.subject,
+    )
+
+
 def _cert_and_der(item: x509.Certificate | LoadedCertificate) -> tuple[x509.Certificate, bytes]:
     if isinstance(item, LoadedCertificate):
         return item.certificate, item.der
@@ -198,14 +212,7 @@ def _refusal(
             subject=who,
         )
     if facts.environment in ANS_ENVIRONMENTS and pin is None:
-        return Finding(
-            Code.IMPOSTOR_CA,
-            Severity.ERROR,
-            f"This certificate claims to be an ANS {facts.environment.lower()} CA but its "
-            f"SHA-256 fingerprint {facts.fingerprint_sha256} is not one of the pinned ANS "
-            f"CAs: refused. Get the CA certificates from ANS's publication point. ({who})",
-            subject=who,
-        )
+        return impostor_finding(facts)
     if pin is None and facts.environment not in allowed:
         return Finding(
             Code.UNTRUSTED_ROOT,

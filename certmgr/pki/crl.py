@@ -20,10 +20,11 @@ from cryptography import x509
 from cryptography.x509.oid import CRLEntryExtensionOID, ExtensionOID
 
 from certmgr.pki import names
-from certmgr.pki.path import signed_part, verify_signature
+from certmgr.pki.der import header, signed_part
+from certmgr.pki.signature import verify_signature
 
 if TYPE_CHECKING:
-    from certmgr.pki.path import CertInfo
+    from certmgr.pki.certinfo import CertInfo
 
 __all__ = ["ALL_REASONS", "CrlIndex", "RevokedEntry", "dp_match"]
 
@@ -59,17 +60,6 @@ def _camel(snake: str) -> str:
     out = head + "".join(p.capitalize() for p in rest)
     return {"removeFromCrl": "removeFromCRL", "aaCompromise": "aACompromise",
             "caCompromise": "cACompromise"}.get(out, out)
-
-
-def _hdr(b: bytes, i: int) -> tuple[int, int, int]:
-    """(tag, content offset, content length) of the DER element at `i`."""
-    tag, length = b[i], b[i + 1]
-    i += 2
-    if length & 0x80:
-        n = length & 0x7F
-        length = int.from_bytes(b[i : i + n], "big")
-        i += n
-    return tag, i, length
 
 
 class CrlIndex:
@@ -167,25 +157,25 @@ class CrlIndex:
     def _index_fast(self) -> bool:
         """Index serial -> entry offset; False when an entry needs the full parser."""
         b = self.der
-        _, i, _ = _hdr(b, 0)
-        _, i, length = _hdr(b, i)
+        _, i, _ = header(b, 0)
+        _, i, length = header(b, i)
         end = i + length
-        tag, j, length = _hdr(b, i)
+        tag, j, length = header(b, i)
         if tag == 0x02:  # version
             i = j + length
-            tag, j, length = _hdr(b, i)
+            tag, j, length = header(b, i)
         i = j + length  # signature algorithm
         for _ in range(2):  # issuer, thisUpdate
-            _, j, length = _hdr(b, i)
+            _, j, length = header(b, i)
             i = j + length
         if i >= end:
             return True
-        tag, j, length = _hdr(b, i)
+        tag, j, length = header(b, i)
         if tag in (0x17, 0x18):  # nextUpdate
             i = j + length
             if i >= end:
                 return True
-            tag, j, length = _hdr(b, i)
+            tag, j, length = header(b, i)
         if tag != 0x30:
             return True  # crlExtensions only: no entries
         start, rend = j, j + length
@@ -237,7 +227,7 @@ class CrlIndex:
         return None
 
     def _decode(self, off: int) -> RevokedEntry:
-        _, s, length = _hdr(self.der, off)
+        _, s, length = header(self.der, off)
         rc = acrl.RevokedCertificate.load(self.der[off : s + length])
         reason = None
         for ext in rc["crl_entry_extensions"]:

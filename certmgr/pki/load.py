@@ -28,10 +28,8 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from asn1crypto import pkcs12 as asn1_pkcs12
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 
 from certmgr.errors import InputTooLargeError, ParseError, PassphraseError
 
@@ -40,9 +38,14 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+    from cryptography.hazmat.primitives.serialization.pkcs12 import PKCS12KeyAndCertificates
+
+# The PKCS#7/#12 parsers (asn1crypto's PKCS#12 model: ~25 ms) are imported where used:
+# every CLI command that reads a file imports this module, most inputs are certificates.
 
 __all__ = [
     "MAX_INPUT_BYTES",
+    "MAX_PKCS12_ROUNDS",
     "Bundle",
     "BundleKind",
     "LoadedCRL",
@@ -54,10 +57,14 @@ __all__ = [
     "load_crls",
     "load_csr",
     "load_private_key",
+    "looks_like_pkcs12",
     "read_input",
 ]
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
+MAX_PKCS12_ROUNDS = 10_000_000
+"""PKCS#12 MAC and PBE iteration counts above this are refused before any derivation
+(common tools use 2,048 to 600,000)."""
 _T = TypeVar("_T")
 
 
@@ -162,6 +169,12 @@ def load_bundle(data: bytes, *, source: str, passphrase: bytes | None = None) ->
     if b"-----BEGIN " in data:
         return _load_pem(data, source=source, passphrase=passphrase)
     return _load_der(data, source=source, passphrase=passphrase)
+
+
+def looks_like_pkcs12(head: bytes) -> bool:
+    """True when `head` (the first 16 bytes of an input suffice) starts like a DER
+    PKCS#12 PFX: SEQUENCE { INTEGER 3, ... }. Cheap: callers sniff files with it."""
+    return _looks_like_pfx(head)
 
 
 def load_certificates(
@@ -469,6 +482,8 @@ def _der_csr(der: bytes, *, where: str, source: str) -> LoadedCSR:
 
 
 def _pkcs7(der: bytes, *, where: str, source: str) -> tuple[LoadedCertificate, ...]:
+    from cryptography.hazmat.primitives.serialization import pkcs7  # noqa: PLC0415 - lazy
+
     try:
         with warnings.catch_warnings():
             # ANS's published bundle is BER (unsorted SET): cryptography warns, then reads it.
@@ -509,15 +524,20 @@ def _private_key(
 
 
 def _pkcs12(data: bytes, *, source: str, passphrase: bytes | None) -> Bundle:
-    candidates = [passphrase] if passphrase is not None else [None, b""]
+    rounds = _pkcs12_rounds(data)
+    if rounds is None:
+        raise ParseError("PKCS#12 structure is damaged", source=source)
+    if rounds > MAX_PKCS12_ROUNDS:
+        raise ParseError(f"PKCS#12 asks for {rounds} key-derivation rounds (more than "
+                         f"{MAX_PKCS12_ROUNDS}): refused", source=source)
+    # An unprotected PKCS#12 opens with None or b"" (tools differ), whatever was given.
+    candidates = list(dict.fromkeys([passphrase, None, b""]))
     loaded = None
     for candidate in candidates:
         loaded = _attempt(functools.partial(_load_p12, password=candidate), data)
         if loaded is not None:
             break
-    if loaded is None:
-        if not _pfx_structure_ok(data):
-            raise ParseError("PKCS#12 structure is damaged", source=source)
+    if loaded is None:  # the structure parsed (above): the passphrase is what fails
         if passphrase is None:
             raise PassphraseError("PKCS#12 is protected: a passphrase is required", source=source)
         raise PassphraseError("PKCS#12 MAC check failed: wrong passphrase", source=source)
@@ -529,16 +549,16 @@ def _pkcs12(data: bytes, *, source: str, passphrase: bytes | None) -> Bundle:
         _checked_names(item.certificate, where=f"PKCS#12 certificate {number}", source=source)
     keys: tuple[LoadedKey, ...] = ()
     if loaded.key is not None:
-        der = loaded.key.private_bytes(
-            serialization.Encoding.DER,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        der = loaded.key.private_bytes(serialization.Encoding.DER,
+                                       serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption())
         keys = (LoadedKey(loaded.key, der),)
     return Bundle(source=source, kind=BundleKind.PKCS12, certificates=tuple(certs), keys=keys)
 
 
-def _load_p12(data: bytes, *, password: bytes | None) -> pkcs12.PKCS12KeyAndCertificates:
+def _load_p12(data: bytes, *, password: bytes | None) -> PKCS12KeyAndCertificates:
+    from cryptography.hazmat.primitives.serialization import pkcs12  # noqa: PLC0415 - lazy
+
     return pkcs12.load_pkcs12(data, password)
 
 
@@ -546,12 +566,36 @@ def _from_object(cert: x509.Certificate) -> LoadedCertificate:
     return LoadedCertificate(cert, cert.public_bytes(serialization.Encoding.DER))
 
 
-def _pfx_structure_ok(data: bytes) -> bool:
-    """True when the PFX envelope parses (so a failed load means a wrong passphrase)."""
+def _pkcs12_rounds(data: bytes) -> int | None:
+    """The highest key-derivation iteration count a PKCS#12 shows before any password is
+    tried (MAC, encrypted containers, shrouded key bags of plain ones); None when its
+    structure does not parse. OpenSSL derives as many rounds as the file says (2**31:
+    minutes per password tried); bags inside an encrypted container only show theirs
+    once it is decrypted (a bounded cost: the container's own count is checked here)."""
+    from asn1crypto import pkcs12 as asn1_pkcs12  # noqa: PLC0415 - lazy, see the imports
+
+    def bags(contents: asn1_pkcs12.SafeContents, depth: int) -> Iterator[int]:
+        for bag in contents:
+            kind = bag["bag_id"].native
+            if kind == "pkcs8_shrouded_key_bag":
+                yield bag["bag_value"]["encryption_algorithm"].kdf_iterations
+            elif kind == "safe_contents" and depth < 4:
+                yield from bags(bag["bag_value"], depth + 1)
+
     try:
         pfx = asn1_pkcs12.Pfx.load(data, strict=True)
-        pfx["auth_safe"]["content"].native  # noqa: B018 - forces parsing
-        pfx["mac_data"].native  # noqa: B018 - forces parsing
+        counts = [0]
+        if pfx["mac_data"].native is not None:
+            counts.append(pfx["mac_data"]["iterations"].native)
+        for info in pfx.authenticated_safe:
+            kind = info["content_type"].native
+            if kind == "data":
+                contents = asn1_pkcs12.SafeContents.load(info["content"].native)
+                counts.extend(bags(contents, 0))
+            elif kind == "encrypted_data":
+                algorithm = info["content"]["encrypted_content_info"][
+                    "content_encryption_algorithm"]
+                counts.append(algorithm.kdf_iterations)
+        return max(int(c) for c in counts)
     except Exception:  # asn1crypto raises ValueError, TypeError, KeyError...
-        return False
-    return True
+        return None

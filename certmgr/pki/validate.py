@@ -5,21 +5,18 @@ CRLs, the time, the revocation mode and the RFC 5280 §6.1.1 policy inputs. The 
 keeps caches across certificates so that a batch of leaves under the same CA costs one
 signature verification and one dict lookup per leaf: CRLs are parsed, verified and indexed
 once; the §6.1 state after each CA chain is computed once (per chain and path length); the
-revocation status of each CA certificate is computed once.
+revocation status of each CA certificate is computed once. `Validator.validate_many` spreads
+a batch over all cores (`certmgr.pki.batch`); the certificate side of the work is in
+`certmgr.pki.certinfo` and `certmgr.pki.path` (§6.1), the CRL side in `certmgr.pki.crl`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
-import fcntl
-import gc
-import multiprocessing
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Generic, NamedTuple, TypeAlias, TypeVar, overload
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -27,16 +24,18 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from certmgr.clock import ensure_utc
 from certmgr.errors import PKIError
 from certmgr.pki import path as p
-from certmgr.pki.crl import ALL_REASONS, CrlIndex, dp_match
+from certmgr.pki.certinfo import CertInfo
+from certmgr.pki.crl import ALL_REASONS, CrlIndex, RevokedEntry, dp_match
 from certmgr.pki.findings import Code, Finding, Severity
 from certmgr.pki.policy import ANY_POLICY
 
 if TYPE_CHECKING:
     import datetime as dt
-    from collections.abc import Sequence
+    from collections.abc import Callable
 
 __all__ = [
     "CrlInput",
+    "LazyDers",
     "PathElement",
     "RevocationInfo",
     "RevocationMode",
@@ -51,12 +50,8 @@ CrlInput: TypeAlias = (
 )
 _MAX_CANDIDATE_PATHS = 16
 _MAX_SIGNER_DEPTH = 3
-_PARALLEL_MIN = 256
-_CHUNK_MAX = 256
-_CHUNK_MIN = 16
-_PACK_MEMO_MAX = 1024
 _SCOPE_CACHE_MAX = 4096
-_PIPE_SIZE = 1 << 20
+_PARALLEL_MIN = 256  # below this, forking workers costs more than it saves
 
 
 class RevocationMode(enum.StrEnum):
@@ -139,168 +134,51 @@ class _Caches:
     good: dict[str, RevocationInfo] = field(default_factory=dict)
     scopes: dict[tuple[bytes, int, bool, str, str, int],
                  tuple[object, _Scope]] = field(default_factory=dict)
-    above: dict[tuple[tuple[p.CertInfo, ...], bool], _Above] = field(default_factory=dict)
+    above: dict[tuple[tuple[CertInfo, ...], bool], _Above] = field(default_factory=dict)
 
 
 class _Above(NamedTuple):
     """A path's CA part: anchor first, the §6.1 parameters, its path elements."""
 
-    down: tuple[p.CertInfo, ...]
+    down: tuple[CertInfo, ...]
     params: p.PathParams
     elements: tuple[PathElement, ...]
 
 
 class _Scope(NamedTuple):
     """The CRLs that judge a certificate: notes on the unusable ones, the usable ones with
-    the reasons each covers and the delta CRL to apply on top, whether they are stale."""
+    the reasons each covers and the delta CRL to apply on top, whether they are stale; and
+    the stale CRLs not used, which can still tell that a certificate was revoked."""
 
     notes: tuple[tuple[Code, str], ...]
     usable: tuple[tuple[CrlIndex, frozenset[str], CrlIndex | None], ...]
     used_stale: bool
+    stale: tuple[CrlIndex, ...]
 
 
-# What a forked worker sends back per certificate: plain tuples pickle several times faster
-# than the frozen dataclasses, and the parent shares the equal parts (CA path elements,
-# revocation info) between results when it rebuilds them.
-_PackedFinding: TypeAlias = "tuple[str, int, str, str | None]"
-_PackedRevocation: TypeAlias = (
-    "tuple[str, str | None, dt.datetime | None, str | None] | None"
-)
-_Packed: TypeAlias = (
-    "tuple[bool, tuple[tuple[str, str], ...], tuple[_PackedFinding, ...], _PackedRevocation]"
-)
-_WORK: _Batch | None = None
+_K = TypeVar("_K")
 
 
-@dataclass(slots=True)
-class _Batch:
-    """One `validate_many` run, shared with the forked workers: spans are handed out by a
-    counter in shared memory, so that the parent and its workers take the next span when
-    they are free."""
+class LazyDers(Sequence[bytes], Generic[_K]):
+    """DER certificates made when indexed: item i is `load(keys[i])` (a file read and
+    decoded, say). Given to `Validator.validate_many`, the forked workers then do that work
+    for their share, in parallel, instead of the parent before the fork."""
 
-    validator: Validator
-    ders: Sequence[bytes]
-    spans: list[tuple[int, int]]
-    counter: Any  # a multiprocessing RawValue("q")
-    lock: Any  # a multiprocessing Lock
+    def __init__(self, keys: Sequence[_K], load: Callable[[_K], bytes]) -> None:
+        self._keys = keys
+        self._load = load
 
-    def take(self) -> int | None:
-        with self.lock:
-            k = self.counter.value
-            if k >= len(self.spans):
-                return None
-            self.counter.value = k + 1
-        return int(k)
+    def __len__(self) -> int:
+        return len(self._keys)
 
-
-def _worker(conn: Connection) -> None:
-    """A forked worker: validate spans until none is left, sending `(span, packed results)`."""
-    assert _WORK is not None
-    batch, pack = _WORK, _Packer()
-    try:
-        while (k := batch.take()) is not None:
-            start, stop = batch.spans[k]
-            conn.send((k, [pack(batch.validator.validate_der(batch.ders[i]))
-                           for i in range(start, stop)]))
-    finally:
-        conn.close()
-
-
-@dataclass(slots=True)
-class _Packer:
-    """`ValidationResult` -> `_Packed`. The parts a batch repeats (the CA path elements, no
-    findings, the shared "good" revocation info) are the same objects from one result to the
-    next: they are packed once, and pickle then sends them once per chunk."""
-
-    elements: dict[int, tuple[PathElement, tuple[str, str]]] = field(default_factory=dict)
-    revocations: dict[int, tuple[RevocationInfo, _PackedRevocation]] = field(
-        default_factory=dict)
-
-    def __call__(self, r: ValidationResult) -> _Packed:
-        path = r.path  # the leaf's element is new in every result: not memoised
-        return (r.valid, ((path[0].subject, path[0].fingerprint_sha256),
-                          *[self._element(e) for e in path[1:]]) if path else (),
-                tuple((f.code.value, int(f.severity), f.message, f.subject) for f in r.findings)
-                if r.findings else (),
-                self._revocation(r.revocation))
-
-    def _element(self, e: PathElement) -> tuple[str, str]:
-        hit = self.elements.get(id(e))
-        if hit is not None and hit[0] is e:  # the entry keeps `e` alive: its id is unique
-            return hit[1]
-        packed = (e.subject, e.fingerprint_sha256)
-        if len(self.elements) < _PACK_MEMO_MAX:
-            self.elements[id(e)] = (e, packed)
-        return packed
-
-    def _revocation(self, rev: RevocationInfo | None) -> _PackedRevocation:
-        if rev is None:
-            return None
-        hit = self.revocations.get(id(rev))
-        if hit is not None and hit[0] is rev:
-            return hit[1]
-        packed = (rev.status.value, rev.reason, rev.revocation_date, rev.crl)
-        if len(self.revocations) < _PACK_MEMO_MAX:
-            self.revocations[id(rev)] = (rev, packed)
-        return packed
-
-
-@dataclass(slots=True)
-class _Unpacker:
-    """Rebuilds results from `_Packer` tuples, sharing equal immutable parts between them."""
-
-    elements: dict[tuple[str, str], PathElement] = field(default_factory=dict)
-    above: dict[tuple[tuple[str, str], ...], tuple[PathElement, ...]] = field(
-        default_factory=dict)
-    findings: dict[tuple[_PackedFinding, ...], tuple[Finding, ...]] = field(default_factory=dict)
-    revocations: dict[_PackedRevocation, RevocationInfo | None] = field(default_factory=dict)
-
-    def __call__(self, packed: _Packed) -> ValidationResult:
-        valid, path, findings, rev = packed
-        elements: tuple[PathElement, ...] = ()
-        if path:
-            rest = path[1:]
-            above = self.above.get(rest)
-            if above is None:
-                above = self.above[rest] = tuple(self._element(e) for e in rest)
-            elements = (PathElement(*path[0]), *above)
-        found = self.findings.get(findings)
-        if found is None:
-            found = self.findings[findings] = tuple(
-                Finding(Code(c), Severity(sev), msg, subj) for c, sev, msg, subj in findings)
-        if rev in self.revocations:
-            info = self.revocations[rev]
-        else:
-            info = self.revocations[rev] = None if rev is None else RevocationInfo(
-                RevocationStatus(rev[0]), rev[1], rev[2], rev[3])
-        return ValidationResult(valid, elements, found, info)
-
-    def _element(self, e: tuple[str, str]) -> PathElement:
-        el = self.elements.get(e)
-        if el is None:
-            el = self.elements[e] = PathElement(*e)
-        return el
-
-
-def _widen(conn: Connection) -> None:
-    """Give a worker's pipe room for several spans of results (Linux; best effort), so that
-    the worker does not wait while the parent validates a span of its own."""
-    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if set_size is not None:
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(conn.fileno(), set_size, _PIPE_SIZE)
-
-
-def _spans(start: int, stop: int, workers: int) -> list[tuple[int, int]]:
-    """Spans of shrinking size (guided scheduling): large ones first amortise the IPC, small
-    ones last leave no worker long alone at the end."""
-    out: list[tuple[int, int]] = []
-    i = start
-    while i < stop:
-        size = min(_CHUNK_MAX, max(_CHUNK_MIN, (stop - i) // (workers * 4)))
-        out.append((i, min(i + size, stop)))
-        i += size
-    return out
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> LazyDers[_K]: ...
+    def __getitem__(self, index: int | slice) -> bytes | LazyDers[_K]:
+        if isinstance(index, slice):
+            return LazyDers(self._keys[index], self._load)
+        return self._load(self._keys[index])
 
 
 class Validator:
@@ -316,9 +194,9 @@ class Validator:
             inhibit_policy_mapping=ctx.inhibit_policy_mapping,
             inhibit_any_policy=ctx.inhibit_any_policy,
         )
-        self._anchors = [p.CertInfo(c, c.public_bytes(Encoding.DER)) for c in ctx.trust_anchors]
+        self._anchors = [CertInfo(c, c.public_bytes(Encoding.DER)) for c in ctx.trust_anchors]
         self._anchor_fps = {a.fp for a in self._anchors}
-        self._pool = [p.CertInfo(c, c.public_bytes(Encoding.DER)) for c in ctx.untrusted]
+        self._pool = [CertInfo(c, c.public_bytes(Encoding.DER)) for c in ctx.untrusted]
         self._signers = [*self._anchors, *self._pool]
         self._builder = p.PathBuilder(self._anchors, self._pool)
         self._complete: list[CrlIndex] = []
@@ -333,11 +211,11 @@ class Validator:
 
     # ------------------------------------------------------------------ entry points
     def validate(self, cert: x509.Certificate, der: bytes | None = None) -> ValidationResult:
-        return self._validate(p.CertInfo(cert, der or cert.public_bytes(Encoding.DER)))
+        return self._validate(CertInfo(cert, der or cert.public_bytes(Encoding.DER)))
 
     def validate_der(self, der: bytes) -> ValidationResult:
         try:
-            ci = p.CertInfo.load(der)
+            ci = CertInfo.load(der)
         except ValueError as exc:
             return ValidationResult(valid=False, path=(), findings=(Finding(
                 Code.MALFORMED, Severity.ERROR, f"not a readable certificate: {exc}"),))
@@ -345,84 +223,18 @@ class Validator:
 
     def validate_many(self, ders: Sequence[bytes], *,
                       processes: int | None = None) -> list[ValidationResult]:
-        """Validate many DER certificates, in `processes` forked workers (default: all cores).
-
-        Caches are warmed by validating the first certificate here, before forking, so the
-        workers inherit the parsed CRLs and the CA chain state. The parent is one of the
-        `processes` workers (no third process competes for the cores, and its own results
-        cross no pipe); the others send compact tuples back. The workers index `ders`
-        themselves (inherited through fork, never pickled): a sequence that reads and decodes
-        a file when indexed spreads that work over the workers too. Results are the same, in
-        the same order, as `[self.validate_der(d) for d in ders]`; the share of a worker
-        that dies is validated here.
-        """
-        global _WORK  # noqa: PLW0603 - the forked workers read the batch from here
-        n = processes or os.cpu_count() or 1
-        if (n <= 1 or len(ders) < _PARALLEL_MIN
-                or "fork" not in multiprocessing.get_all_start_methods()):
+        """`[self.validate_der(d) for d in ders]`, on `processes` cores (default: all)
+        through `certmgr.pki.batch.validate_many` (see there) when there are enough of them
+        to pay for the fork."""
+        if len(ders) < _PARALLEL_MIN or processes == 1:
             return [self.validate_der(d) for d in ders]
-        out: list[ValidationResult | None] = [None] * len(ders)
-        out[0] = self.validate_der(ders[0])
-        mp = multiprocessing.get_context("fork")
-        batch = _WORK = _Batch(self, ders, _spans(1, len(ders), n), mp.RawValue("q", 0),
-                               mp.Lock())
-        # move the caches out of the collector's reach so that the children's collections
-        # do not touch (and so copy) every inherited page
-        gc.freeze()
-        try:
-            readers, workers = [], []
-            for _ in range(n - 1):  # the parent is the n-th worker
-                reader, writer = mp.Pipe(duplex=False)
-                _widen(writer)
-                worker = mp.Process(target=_worker, args=(writer,), daemon=True)
-                worker.start()
-                writer.close()
-                readers.append(reader)
-                workers.append(worker)
-            done = self._run_batch(batch, out, readers)
-            for worker in workers:
-                worker.join()
-            for k in set(range(len(batch.spans))) - done:  # a worker died: do its share here
-                start, stop = batch.spans[k]
-                out[start:stop] = [self.validate_der(ders[i]) for i in range(start, stop)]
-        finally:
-            _WORK = None
-            gc.unfreeze()
-        results = [r for r in out if r is not None]
-        assert len(results) == len(ders), "every span is validated once"
-        return results
+        # imported here: the batch module imports this one, and only batches need it
+        from certmgr.pki.batch import validate_many  # noqa: PLC0415
 
-    def _run_batch(self, batch: _Batch, out: list[ValidationResult | None],
-                   readers: list[Connection]) -> set[int]:
-        """Validate spans here while the workers do, then collect theirs; the spans done."""
-        unpack = _Unpacker()
-        done: set[int] = set()
-
-        def collect(timeout: float | None) -> None:
-            for reader in wait(readers, timeout):
-                assert isinstance(reader, Connection)
-                try:
-                    k, packed = reader.recv()
-                except EOFError:  # that worker is finished (or dead)
-                    readers.remove(reader)
-                    continue
-                start, stop = batch.spans[k]
-                out[start:stop] = [unpack(r) for r in packed]
-                done.add(k)
-
-        # the parent's own results need no packing; it takes in the workers' results
-        # between its spans, so that their pipes never stay full
-        while (k := batch.take()) is not None:
-            start, stop = batch.spans[k]
-            out[start:stop] = [self.validate_der(batch.ders[i]) for i in range(start, stop)]
-            done.add(k)
-            collect(0)
-        while readers:
-            collect(None)
-        return done
+        return validate_many(self, ders, processes=processes)
 
     # ------------------------------------------------------------------ path level
-    def _subject(self, ci: p.CertInfo) -> str:
+    def _subject(self, ci: CertInfo) -> str:
         if not ci.is_ca:  # leaves are seen once: caching them would only cost memory
             return ci.subject
         s = self._c.subjects.get(ci.fp)
@@ -430,7 +242,7 @@ class Validator:
             s = self._c.subjects[ci.fp] = ci.subject
         return s
 
-    def _element(self, ci: p.CertInfo) -> PathElement:
+    def _element(self, ci: CertInfo) -> PathElement:
         if not ci.is_ca:
             return PathElement(ci.subject, ci.fp)
         e = self._c.elements.get(ci.fp)
@@ -438,7 +250,7 @@ class Validator:
             e = self._c.elements[ci.fp] = PathElement(self._subject(ci), ci.fp)
         return e
 
-    def _verify(self, issuer: p.CertInfo, ci: p.CertInfo) -> bool:
+    def _verify(self, issuer: CertInfo, ci: CertInfo) -> bool:
         if not ci.is_ca:  # a leaf's signature is checked once per path: no cache
             return ci.signed_by(issuer.public_key)
         key = (issuer.fp, ci.fp)
@@ -447,7 +259,7 @@ class Validator:
             ok = self._c.sig[key] = ci.signed_by(issuer.public_key)
         return ok
 
-    def _validate(self, ci: p.CertInfo, *, depth: int = 0,
+    def _validate(self, ci: CertInfo, *, depth: int = 0,
                   usage: bool = True) -> ValidationResult:
         best: tuple[int, ValidationResult] | None = None
         for cand in islice(self._builder.paths(ci), _MAX_CANDIDATE_PATHS):
@@ -473,12 +285,12 @@ class Validator:
         elements = tuple(PathElement(self._subject(c), c.fp) for c in dead)
         return ValidationResult(valid=False, path=elements, findings=(finding,))
 
-    def _anchor_only(self, ci: p.CertInfo) -> ValidationResult:
+    def _anchor_only(self, ci: CertInfo) -> ValidationResult:
         findings = self._time_findings(ci, None)
         return ValidationResult(not findings, (PathElement(self._subject(ci), ci.fp),),
                                 tuple(findings), None)
 
-    def _time_findings(self, ci: p.CertInfo, subject: str | None) -> list[Finding]:
+    def _time_findings(self, ci: CertInfo, subject: str | None) -> list[Finding]:
         at = self.ctx.at
         if at > ci.cert.not_valid_after_utc:
             return [Finding(Code.EXPIRED, Severity.ERROR,
@@ -488,7 +300,7 @@ class Validator:
                             f"not valid before {ci.cert.not_valid_before_utc}", subject)]
         return []
 
-    def _prefix(self, chain: tuple[p.CertInfo, ...], n: int,
+    def _prefix(self, chain: tuple[CertInfo, ...], n: int,
                 params: p.PathParams) -> tuple[p.PathState, list[Finding]]:
         """§6.1 state after the anchor (`chain[0]`) and the CA certificates `chain[1:]`."""
         key: tuple[int | bool | str, ...] = (n, params is self.params, *(c.fp for c in chain))
@@ -505,7 +317,7 @@ class Validator:
         self._c.prefix[key] = (state, findings)
         return state, findings
 
-    def _above(self, cas: tuple[p.CertInfo, ...], usage: bool) -> _Above:
+    def _above(self, cas: tuple[CertInfo, ...], usage: bool) -> _Above:
         """What a path's CA part (`cas`: issuer first, anchor last) gives every certificate
         below it, cached by the objects themselves (the path builder hands out the same
         ones for every leaf of a CA, and hashing them is cheaper than a tuple of hashes)."""
@@ -518,7 +330,7 @@ class Validator:
                 down, params, tuple(self._element(c) for c in cas))
         return hit
 
-    def _check_path(self, cand: tuple[p.CertInfo, ...], *, depth: int,
+    def _check_path(self, cand: tuple[CertInfo, ...], *, depth: int,
                     usage: bool) -> ValidationResult:
         leaf, anchor = cand[0], cand[-1]
         above = self._above(cand[1:], usage)
@@ -542,7 +354,7 @@ class Validator:
                                 info)
 
     # ------------------------------------------------------------------ revocation
-    def _ca_revocation(self, down: tuple[p.CertInfo, ...], depth: int) -> list[Finding]:
+    def _ca_revocation(self, down: tuple[CertInfo, ...], depth: int) -> list[Finding]:
         """Revocation findings for the CA certificates of a path (cached per chain)."""
         key = tuple(c.fp for c in down[:-1])
         hit = self._c.ca_rev.get(key)
@@ -555,7 +367,7 @@ class Validator:
             self._c.ca_rev[key] = hit
         return hit
 
-    def _scope(self, ci: p.CertInfo, issuer: p.CertInfo, anchor: p.CertInfo,
+    def _scope(self, ci: CertInfo, issuer: CertInfo, anchor: CertInfo,
                depth: int) -> _Scope:
         """Which CRLs judge `ci` (with their reasons and delta), and the notes on the others.
 
@@ -574,7 +386,7 @@ class Validator:
             self._c.scopes[key] = (ci.crl_dps, scope)
         return scope
 
-    def _find_scope(self, ci: p.CertInfo, issuer: p.CertInfo, anchor: p.CertInfo,
+    def _find_scope(self, ci: CertInfo, issuer: CertInfo, anchor: CertInfo,
                     depth: int) -> _Scope:
         at = self.ctx.at
         notes: list[tuple[Code, str]] = []
@@ -604,12 +416,13 @@ class Validator:
         usable = stale if used_stale else fresh
         return _Scope(tuple(notes), tuple(
             (idx, reasons, self._delta_for(idx, ci, issuer, anchor, depth))
-            for idx, reasons in usable), used_stale)
+            for idx, reasons in usable), used_stale,
+            () if used_stale else tuple(idx for idx, _ in stale))
 
-    def _revocation(self, ci: p.CertInfo, issuer: p.CertInfo, anchor: p.CertInfo, depth: int,
+    def _revocation(self, ci: CertInfo, issuer: CertInfo, anchor: CertInfo, depth: int,
                     subject: str | None) -> tuple[RevocationInfo, list[Finding]]:
         mode = self.ctx.revocation
-        notes, usable, used_stale = self._scope(ci, issuer, anchor, depth)
+        notes, usable, used_stale, stale = self._scope(ci, issuer, anchor, depth)
         covered: set[str] = set()
         for idx, reasons, delta in usable:
             entry = idx.lookup(ci.cert.serial_number, ci.issuer_key)
@@ -618,11 +431,7 @@ class Validator:
                 if d_entry is not None:
                     entry = d_entry
             if entry is not None and entry.reason != "removeFromCRL":
-                when = entry.date.isoformat()
-                msg = f"revoked on {when} ({entry.reason or 'unspecified'}) by {idx.name}"
-                info = RevocationInfo(RevocationStatus.REVOKED, entry.reason, entry.date,
-                                      idx.name)
-                return info, [Finding(Code.REVOKED, Severity.ERROR, msg, subject)]
+                return _revoked(entry, idx, subject, "")
             covered |= reasons
         if usable and covered >= ALL_REASONS:
             name = usable[0][0].name
@@ -633,6 +442,13 @@ class Validator:
             if good is None:  # one shared (immutable) value per CRL: most leaves are good
                 good = self._c.good[name] = RevocationInfo(RevocationStatus.GOOD, crl=name)
             return good, out
+        # a stale CRL cannot vouch for a certificate, but a revocation it lists happened: it
+        # is not undone by the CRL's age, whatever the mode
+        for idx in stale:
+            entry = idx.lookup(ci.cert.serial_number, ci.issuer_key)
+            if entry is not None and entry.reason != "removeFromCRL":
+                return _revoked(entry, idx, subject, f" (a stale CRL, expired at "
+                                f"{idx.next_update})")
         sev = Severity.ERROR if mode is RevocationMode.HARD_FAIL else Severity.WARNING
         out = [Finding(code, sev, msg, subject) for code, msg in notes]
         if not out:
@@ -640,8 +456,8 @@ class Validator:
                                "no usable CRL covers this certificate", subject))
         return RevocationInfo(RevocationStatus.UNKNOWN), out
 
-    def _delta_for(self, base: CrlIndex, ci: p.CertInfo, issuer: p.CertInfo,
-                   anchor: p.CertInfo, depth: int) -> CrlIndex | None:
+    def _delta_for(self, base: CrlIndex, ci: CertInfo, issuer: CertInfo,
+                   anchor: CertInfo, depth: int) -> CrlIndex | None:
         """The newest usable delta CRL that applies on top of `base` (never used alone)."""
         best: CrlIndex | None = None
         for d in self._deltas:
@@ -658,7 +474,7 @@ class Validator:
                 best = d
         return best
 
-    def _crl_signed(self, idx: CrlIndex, issuer: p.CertInfo, anchor: p.CertInfo,
+    def _crl_signed(self, idx: CrlIndex, issuer: CertInfo, anchor: CertInfo,
                     depth: int) -> Finding | None:
         """None when `idx` is signed by a key entitled to sign it, else the problem."""
         key = (idx.id, issuer.fp if idx.issuer_key == issuer.subject_key else anchor.fp)
@@ -668,7 +484,7 @@ class Validator:
         self._c.crl_signed[key] = problem
         return problem
 
-    def _find_crl_signer(self, idx: CrlIndex, issuer: p.CertInfo, anchor: p.CertInfo,
+    def _find_crl_signer(self, idx: CrlIndex, issuer: CertInfo, anchor: CertInfo,
                          depth: int) -> Finding | None:
         if idx.issuer_key == issuer.subject_key and idx.signed_by(issuer.public_key):
             if issuer.key_usage is not None and not issuer.key_usage.crl_sign:
@@ -694,3 +510,11 @@ class Validator:
                 return None
         return Finding(Code.CRL_BAD_SIGNATURE, Severity.ERROR,
                        f"{idx.name}: not signed by a key entitled to sign it")
+
+
+def _revoked(entry: RevokedEntry, idx: CrlIndex, subject: str | None,
+             note: str) -> tuple[RevocationInfo, list[Finding]]:
+    msg = (f"revoked on {entry.date.isoformat()} ({entry.reason or 'unspecified'}) by "
+           f"{idx.name}{note}")
+    info = RevocationInfo(RevocationStatus.REVOKED, entry.reason, entry.date, idx.name)
+    return info, [Finding(Code.REVOKED, Severity.ERROR, msg, subject)]

@@ -10,23 +10,26 @@ from __future__ import annotations
 
 import binascii
 import datetime as dt
+import json
 import os
 import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _json_string
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 from cryptography import x509
 
 from certmgr.clock import ensure_utc
 from certmgr.errors import InputError, ParseError
-from certmgr.pki.anchors import TrustStore
+from certmgr.pki.anchors import TrustStore, impostor_finding, is_impostor
 from certmgr.pki.facts import certificate_facts
 from certmgr.pki.findings import Code, Finding, Severity
 from certmgr.pki.load import LoadedCertificate, load_bundle, read_input
 from certmgr.pki.profile import check_profile, get_profile
 from certmgr.pki.validate import (
+    LazyDers,
     PathElement,
     RevocationInfo,
     RevocationMode,
@@ -37,9 +40,11 @@ from certmgr.pki.validate import (
 
 __all__ = [
     "CertVerdict",
+    "JsonLines",
     "VerifyFailure",
     "VerifyReport",
     "VerifyRequest",
+    "batch_files",
     "collect_batch",
     "verify_files",
 ]
@@ -51,10 +56,12 @@ _SMALL_FILE = 1 << 16  # a single PEM certificate is a few KiB; larger files go 
 
 @dataclass(frozen=True, slots=True)
 class VerifyRequest:
-    """What to validate and against what. `revocation` None means the documented default:
-    hard-fail when CRLs are given, soft-fail otherwise."""
+    """What to validate and against what. `trust`, `untrusted` and `crls` are files, or
+    directories whose every file is read. `revocation` None means the documented default:
+    hard-fail when CRLs are given, soft-fail otherwise. `certificates` may be str paths
+    (`batch_files` gives them: cheaper than `Path` objects by the thousand)."""
 
-    certificates: tuple[Path, ...]
+    certificates: tuple[Path | str, ...]
     trust: tuple[Path, ...]
     untrusted: tuple[Path, ...] = ()
     crls: tuple[Path, ...] = ()
@@ -88,22 +95,66 @@ class CertVerdict:
     revocation: RevocationInfo | None = None
 
     def to_json(self) -> dict[str, Any]:
-        rev = self.revocation
         return {
             "file": self.source,
             "fingerprint": self.fingerprint_sha256,
             "subject": self.subject,
             "valid": self.valid,
-            "path": [{"subject": e.subject, "fingerprint": e.fingerprint_sha256}
-                     for e in self.path],
+            "path": [_element_json(e) for e in self.path],
             "findings": [f.to_json() for f in self.findings],
-            "revocation": None if rev is None else {
-                "status": str(rev.status),
-                "reason": rev.reason,
-                "revocation_date": rev.revocation_date,
-                "crl": rev.crl,
-            },
+            "revocation": _revocation_json(self.revocation),
         }
+
+
+def _element_json(e: PathElement) -> dict[str, Any]:
+    return {"subject": e.subject, "fingerprint": e.fingerprint_sha256}
+
+
+def _revocation_json(rev: RevocationInfo | None) -> dict[str, Any] | None:
+    return None if rev is None else {
+        "status": str(rev.status),
+        "reason": rev.reason,
+        "revocation_date": None if rev.revocation_date is None else (
+            rev.revocation_date.isoformat()),
+        "crl": rev.crl,
+    }
+
+
+class JsonLines:
+    """One JSON line per verdict, the same text as `json.dumps(verdict.to_json(),
+    ensure_ascii=False)` (a test checks it), faster: the parts a batch repeats (the CA path
+    elements, the shared revocation info, equal findings) are encoded once and reused by
+    identity, and strings go straight to the C encoder."""
+
+    _MEMO_MAX = 4096
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[object, str]] = {}
+        self._dumps = json.JSONEncoder(ensure_ascii=False).encode
+
+    def line(self, v: CertVerdict) -> str:
+        s = _json_string
+        path = v.path
+        leaf = (f'{{"subject": {s(path[0].subject)}, '
+                f'"fingerprint": {s(path[0].fingerprint_sha256)}}}') if path else ""
+        parts = [leaf] if path else []
+        parts += [self._once(e, _element_json) for e in path[1:]]
+        findings = self._once(v.findings, lambda fs: ", ".join(
+            self._dumps(f.to_json()) for f in fs)) if v.findings else ""
+        rev = self._once(v.revocation, _revocation_json)
+        return (f'{{"file": {s(v.source)}, "fingerprint": {s(v.fingerprint_sha256)}, '
+                f'"subject": {s(v.subject)}, "valid": {"true" if v.valid else "false"}, '
+                f'"path": [{", ".join(parts)}], "findings": [{findings}], "revocation": {rev}}}')
+
+    def _once(self, obj: Any, encode: Callable[[Any], Any]) -> str:
+        hit = self._memo.get(id(obj))
+        if hit is not None and hit[0] is obj:  # the entry keeps `obj` alive: its id is unique
+            return hit[1]
+        value = encode(obj)
+        text = value if isinstance(value, str) else self._dumps(value)
+        if len(self._memo) < self._MEMO_MAX:
+            self._memo[id(obj)] = (obj, text)
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,14 +184,19 @@ class VerifyReport:
 def collect_batch(directory: Path) -> list[Path]:
     """Every regular file under `directory`, recursively, in a stable order (hidden files
     left out), the same order as `os.walk` with sorted names."""
-    if not directory.is_dir():
+    return [Path(f) for f in batch_files(directory)]
+
+
+def batch_files(directory: Path | str) -> list[str]:
+    """`collect_batch` as str paths."""
+    if not os.path.isdir(directory):  # noqa: PTH112 - str or Path alike
         raise InputError("not a directory", source=directory)
-    found: list[Path] = []
+    found: list[str] = []
     _walk(os.fspath(directory), found)
     return found
 
 
-def _walk(top: str, found: list[Path]) -> None:
+def _walk(top: str, found: list[str]) -> None:
     # os.scandir and str paths: a pathlib join per file costs more than the listing
     files: list[str] = []
     dirs: list[str] = []
@@ -158,14 +214,28 @@ def _walk(top: str, found: list[Path]) -> None:
     except OSError:
         return  # as os.walk: an unreadable directory is skipped
     files.sort()
-    found.extend(Path(os.path.join(top, n)) for n in files if not n.startswith("."))  # noqa: PTH118
+    found.extend(os.path.join(top, n) for n in files if not n.startswith("."))  # noqa: PTH118
     for d in sorted(dirs):
         _walk(os.path.join(top, d), found)  # noqa: PTH118
 
 
+def _expand(paths: Iterable[Path]) -> list[Path]:
+    """Files as given; a directory stands for every file under it (`collect_batch`)."""
+    out: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = collect_batch(path)
+        if not found:
+            raise InputError("is a directory that holds no file", source=path)
+        out += found
+    return out
+
+
 def _certs_from(paths: Iterable[Path], *, passphrase: bytes | None) -> list[LoadedCertificate]:
     out: list[LoadedCertificate] = []
-    for path in paths:
+    for path in _expand(paths):
         bundle = load_bundle(read_input(path), source=str(path), passphrase=passphrase)
         if not bundle.certificates:
             raise ParseError("holds no certificate", source=path)
@@ -175,7 +245,7 @@ def _certs_from(paths: Iterable[Path], *, passphrase: bytes | None) -> list[Load
 
 def _crls_from(paths: Iterable[Path]) -> list[tuple[x509.CertificateRevocationList, bytes]]:
     out: list[tuple[x509.CertificateRevocationList, bytes]] = []
-    for path in paths:
+    for path in _expand(paths):
         bundle = load_bundle(read_input(path), source=str(path))
         if not bundle.crls:
             raise ParseError("holds no CRL", source=path)
@@ -209,15 +279,16 @@ class _Targets:
     sources: list[str] = field(default_factory=list)
     ders: list[bytes] = field(default_factory=list)
     extra_pool: list[x509.Certificate] = field(default_factory=list)
+    refused: list[Finding] = field(default_factory=list)  # impostor CAs of chain files
     failures: list[VerifyFailure] = field(default_factory=list)
 
 
-def _load_targets(paths: Sequence[Path], *, passphrase: bytes | None) -> _Targets:
+def _load_targets(paths: Sequence[Path | str], *, passphrase: bytes | None) -> _Targets:
     targets = _Targets()
     for path in paths:
-        source = str(path)
+        source = os.fspath(path)
         try:
-            data = read_input(path)
+            data = read_input(Path(path))
             der = _single_pem_der(data)
             if der is not None:
                 targets.sources.append(source)
@@ -235,13 +306,26 @@ def _load_targets(paths: Sequence[Path], *, passphrase: bytes | None) -> _Target
         # A file of CA certificates only: those are the targets.
         chosen = leaves or list(bundle.certificates)
         if leaves:
-            targets.extra_pool.extend(
-                c.certificate for c in bundle.certificates if _is_ca(c.certificate)
-            )
+            helpers, refused = _screen(
+                [c for c in bundle.certificates if _is_ca(c.certificate)])
+            targets.extra_pool += helpers
+            targets.refused += refused
         for item in chosen:
             targets.sources.append(source)
             targets.ders.append(item.der)
     return targets
+
+
+def _screen(certs: Sequence[LoadedCertificate]) -> tuple[list[x509.Certificate], list[Finding]]:
+    """The certificates that may help build paths, and IMPOSTOR_CA for the others."""
+    kept: list[x509.Certificate] = []
+    refused: list[Finding] = []
+    for c in certs:
+        if is_impostor(c.certificate, der=c.der):
+            refused.append(impostor_finding(certificate_facts(c.certificate, der=c.der)))
+        else:
+            kept.append(c.certificate)
+    return kept, refused
 
 
 def _impostor_findings(result: ValidationResult, der: bytes,
@@ -270,9 +354,12 @@ def verify_files(request: VerifyRequest, *, at: dt.datetime) -> VerifyReport:
             "is needed; impostors and non-CA certificates are refused)"
         )
     pool = [e.certificate for e in store.entries if not e.facts.self_issued]
-    pool += [c.certificate for c in _certs_from(request.untrusted, passphrase=request.passphrase)]
+    # intermediates are not trusted, but one that claims an ANS CA must be one (pinned)
+    helpers, refused = _screen(_certs_from(request.untrusted, passphrase=request.passphrase))
+    pool += helpers
+    trust_findings = [*store.findings, *refused]
     crls = _crls_from(request.crls)
-    impostors = {f.subject: f for f in store.findings
+    impostors = {f.subject: f for f in trust_findings
                  if f.code is Code.IMPOSTOR_CA and f.subject is not None}
     mode = request.revocation_mode
 
@@ -293,6 +380,8 @@ def verify_files(request: VerifyRequest, *, at: dt.datetime) -> VerifyReport:
         verdicts = _verify_in_workers(request, validator, failures)
     if verdicts is None:  # the parent reads every file, then the workers validate
         targets = _load_targets(request.certificates, passphrase=request.passphrase)
+        trust_findings += targets.refused
+        impostors |= {f.subject: f for f in targets.refused if f.subject is not None}
         results = validator(targets.extra_pool).validate_many(
             targets.ders, processes=request.processes)
         failures = targets.failures
@@ -305,31 +394,17 @@ def verify_files(request: VerifyRequest, *, at: dt.datetime) -> VerifyReport:
         revocation=mode,
         verdicts=tuple(verdicts),
         failures=tuple(failures),
-        trust_findings=store.findings,
+        trust_findings=tuple(trust_findings),
     )
 
 
-class _PemFileDers(Sequence[bytes]):
-    """The DER of each file that holds exactly one PEM certificate, read and decoded when
-    indexed, so that `Validator.validate_many`'s forked workers read the files in parallel;
-    b"" for any other file (the parent then reads it the thorough way)."""
-
-    def __init__(self, paths: Sequence[Path]) -> None:
-        self._paths = paths
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    @overload
-    def __getitem__(self, index: int) -> bytes: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[bytes]: ...
-    def __getitem__(self, index: int | slice) -> bytes | Sequence[bytes]:
-        if isinstance(index, slice):
-            return _PemFileDers(self._paths[index])
-        data = _read_small(os.fspath(self._paths[index]))
-        der = None if data is None else _single_pem_der(data)
-        return der or b""
+def _pem_file_der(path: Path | str) -> bytes:
+    """The DER of a file that holds exactly one PEM certificate; b"" for any other file
+    (the parent then reads it the thorough way). Read by `Validator.validate_many`'s forked
+    workers, through `LazyDers`, so that they read the files in parallel."""
+    data = _read_small(os.fspath(path))
+    der = None if data is None else _single_pem_der(data)
+    return der or b""
 
 
 def _read_small(path: str) -> bytes | None:
@@ -356,14 +431,14 @@ def _verify_in_workers(request: VerifyRequest, validator: Callable[[Sequence[x50
                        Validator], failures: list[VerifyFailure]) -> list[CertVerdict] | None:
     """The batch fast path: the workers read the single-PEM files themselves; the other
     files (bundles, DER, unreadable) are then read and validated here as `_load_targets`
-    would. None when one of them brings CA certificates for the pool: every file must then
-    be validated with them, the thorough way."""
+    would. None when one of them brings CA certificates for the pool (or impostors): every
+    file must then be validated with them, the thorough way."""
     paths = request.certificates
     shared = validator(())
-    results = shared.validate_many(_PemFileDers(paths), processes=request.processes)
+    results = shared.validate_many(LazyDers(paths, _pem_file_der), processes=request.processes)
     redo = {i: _load_targets([paths[i]], passphrase=request.passphrase)
             for i, r in enumerate(results) if not r.path}
-    if any(t.extra_pool for t in redo.values()):
+    if any(t.extra_pool or t.refused for t in redo.values()):
         return None
     ders = [der for t in redo.values() for der in t.ders]
     again = iter(shared.validate_many(ders, processes=request.processes))
@@ -371,7 +446,8 @@ def _verify_in_workers(request: VerifyRequest, validator: Callable[[Sequence[x50
     for i, (path, result) in enumerate(zip(paths, results, strict=True)):
         t = redo.get(i)
         if t is None:
-            verdicts.append(_verdict(str(path), b"", result, request=request, impostors={}))
+            verdicts.append(_verdict(os.fspath(path), b"", result, request=request,
+                                     impostors={}))
             continue
         verdicts.extend(_verdict(source, der, next(again), request=request, impostors={})
                         for source, der in zip(t.sources, t.ders, strict=True))

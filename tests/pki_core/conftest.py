@@ -13,7 +13,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-IGC = Path("/work/shared/igc-sante")
+# `shared/` sits beside the repository (in CI too, beside the fresh clone)
+IGC = next((p for p in (Path(__file__).resolve().parents[2].parent / "shared" / "igc-sante",
+                        Path("/work/shared/igc-sante")) if p.is_dir()),
+           Path("/work/shared/igc-sante"))
 
 _KU_ARGS = (
     "digital_signature",

@@ -10,78 +10,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-from functools import cache
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from certmgr.pki import path as p
+from certmgr.pki import certinfo
 from certmgr.pki.crl import CrlIndex
 from certmgr.pki.findings import Code
 from certmgr.pki.validate import RevocationMode, ValidationContext, Validator
 from certmgr.services.verify import VerifyRequest, collect_batch, verify_files
 
-T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-AT = T0 + dt.timedelta(days=30)
+from .ecpki import AT, cert, crl, entry, fixture_test_key, name, write_pki
+
 _FIELDS = ("fp", "issuer_key", "ski", "aki", "is_ca", "path_len", "key_usage", "eku", "policies",
            "mappings", "require_explicit", "inhibit_mapping", "inhibit_any", "name_constraints",
            "san", "crl_dps", "unknown_critical", "malformed")
-
-
-@cache
-def fixture_test_key(i: int) -> ec.EllipticCurvePrivateKey:
-    """Fixture test keys (P-256: fast to make and to check)."""
-    del i
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "FR"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Batch"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _cert(cn: str, issuer: str, k: int, signer: int, *, ca: bool, serial: int,
-          extra: tuple[x509.ExtensionType, ...] = (), ski: bool = True) -> x509.Certificate:
-    sk = fixture_test_key(k).public_key()
-    b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(issuer))
-         .public_key(sk).serial_number(serial)
-         .not_valid_before(T0).not_valid_after(T0 + dt.timedelta(days=365))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    for ext in extra:  # before the SKI: their bytes come first in the block
-        b = b.add_extension(ext, critical=False)
-    if ski:
-        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(sk), critical=False)
-    if not ca:
-        b = (b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
-             .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
-                 [x509.UniformResourceIdentifier("http://crl.example/inter.crl")],
-                 None, None, None)]), critical=False))
-    return b.sign(fixture_test_key(signer), hashes.SHA256())
-
-
-def _crl(issuer: str, signer: int, entries: list[x509.RevokedCertificate]) -> bytes:
-    return (x509.CertificateRevocationListBuilder(revoked_certificates=entries)
-            .issuer_name(_name(issuer)).last_update(T0)
-            .next_update(T0 + dt.timedelta(days=90))
-            .sign(fixture_test_key(signer), hashes.SHA256()).public_bytes(Encoding.DER))
-
-
-def _entry(serial: int, reason: x509.ReasonFlags | None = x509.ReasonFlags.key_compromise,
-           extra: tuple[tuple[x509.ExtensionType, bool], ...] = ()) -> x509.RevokedCertificate:
-    b = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(T0)
-    if reason is not None:
-        b = b.add_extension(x509.CRLReason(reason), critical=False)
-    for ext, critical in extra:
-        b = b.add_extension(ext, critical=critical)
-    return b.build()
 
 
 # ------------------------------------------------------------------ CRL index
@@ -93,10 +39,10 @@ def test_fast_crl_index_agrees_with_cryptography(shape: str) -> None:
     serials = list(_SERIALS)
     if shape == "true-in-a-serial":  # 01 01 FF in a serial: the walk reads the extensions
         serials += [0x010101FF, 0x0101FF42, 0x7701_01FF_0101_FF]
-    entries = [_entry(s, None if shape == "mixed-reasons" and s % 3 == 0 else
+    entries = [entry(s, None if shape == "mixed-reasons" and s % 3 == 0 else
                       x509.ReasonFlags.certificate_hold if s % 2 else
                       x509.ReasonFlags.key_compromise) for s in serials]
-    der = _crl("Inter", 2, entries)
+    der = crl("Inter", 2, entries)
     assert (der.find(b"\x01\x01\xff") < 0) == (shape != "true-in-a-serial")
     fast, slow = CrlIndex.build(der, fast=True), CrlIndex.build(der, fast=False)
     assert fast.unusable is slow.unusable is None
@@ -112,17 +58,17 @@ def test_fast_crl_index_agrees_with_cryptography(shape: str) -> None:
 
 def test_fast_crl_index_refuses_an_unknown_critical_entry_extension() -> None:
     odd = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.99999.1"), b"\x05\x00")
-    entries = [_entry(s) for s in range(10, 60)] + [_entry(77, extra=((odd, True),))]
-    der = _crl("Inter", 2, entries)
+    entries = [entry(s) for s in range(10, 60)] + [entry(77, extra=((odd, True),))]
+    der = crl("Inter", 2, entries)
     fast, slow = CrlIndex.build(der, fast=True), CrlIndex.build(der, fast=False)
     assert slow.unusable is not None
     assert fast.unusable == slow.unusable
 
 
 def test_fast_crl_index_hands_indirect_entries_to_the_full_parser() -> None:
-    other = x509.CertificateIssuer([x509.DirectoryName(_name("Other"))])
-    entries = [_entry(s) for s in range(10, 40)] + [_entry(5, extra=((other, True),))]
-    der = _crl("Inter", 2, entries)
+    other = x509.CertificateIssuer([x509.DirectoryName(name("Other"))])
+    entries = [entry(s) for s in range(10, 40)] + [entry(5, extra=((other, True),))]
+    der = crl("Inter", 2, entries)
     fast, slow = CrlIndex.build(der, fast=True), CrlIndex.build(der, fast=False)
     # entry 5 belongs to another issuer: neither index may answer it for "Inter"
     assert fast.lookup(5, slow.issuer_key) is None
@@ -131,14 +77,14 @@ def test_fast_crl_index_hands_indirect_entries_to_the_full_parser() -> None:
 
 
 # ------------------------------------------------------------------ extension blocks
-def _fields(ci: p.CertInfo) -> tuple[object, ...]:
+def _fields(ci: certinfo.CertInfo) -> tuple[object, ...]:
     return tuple(getattr(ci, f) for f in _FIELDS)
 
 
 def _slow_fields(der: bytes) -> tuple[object, ...]:
-    p._BLOCKS.clear()
-    p._EXTENSIONS.clear()
-    return _fields(p.CertInfo.load(der))
+    certinfo._BLOCKS.clear()
+    certinfo._EXTENSIONS.clear()
+    return _fields(certinfo.CertInfo.load(der))
 
 
 def test_extension_block_cache_gives_the_certificate_info_of_the_slow_path() -> None:
@@ -150,53 +96,40 @@ def test_extension_block_cache_gives_the_certificate_info_of_the_slow_path() -> 
             x509.ObjectIdentifier("1.2.250.1.213.1"), None)]),)},
     ]
     for n, shape in enumerate(shapes):
-        ders = [_cert(f"Leaf {n}-{i}", "Inter", 10 + i, 2, ca=False, serial=100 + i,
+        ders = [cert(f"Leaf {n}-{i}", "Inter", 10 + i, 2, ca=False, serial=100 + i,
                       **shape).public_bytes(Encoding.DER)  # type: ignore[arg-type]
                 for i in range(4)]  # four keys: four SKIs
         want = [_slow_fields(d) for d in ders]
-        p._BLOCKS.clear()
-        p._EXTENSIONS.clear()
+        certinfo._BLOCKS.clear()
+        certinfo._EXTENSIONS.clear()
         for _ in range(2):  # the second pass reads the caches the first one filled
-            assert [_fields(p.CertInfo.load(d)) for d in ders] == want, shape
-    assert p._BLOCKS  # the cache did serve
+            assert [_fields(certinfo.CertInfo.load(d)) for d in ders] == want, shape
+    assert certinfo._BLOCKS  # the cache did serve
 
 
 def test_block_cache_keeps_out_a_byte_search_that_missed_the_ski() -> None:
     imitation = x509.UnrecognizedExtension(
         x509.ObjectIdentifier("1.3.6.1.4.1.99999.2"), b"\x30\x05\x06\x03\x55\x1d\x0e")
-    der = _cert("Leaf", "Inter", 10, 2, ca=False, serial=5,
+    der = cert("Leaf", "Inter", 10, 2, ca=False, serial=5,
                 extra=(imitation,)).public_bytes(Encoding.DER)
-    p._BLOCKS.clear()
-    ci = p.CertInfo.load(der)
-    assert not p._BLOCKS
+    certinfo._BLOCKS.clear()
+    ci = certinfo.CertInfo.load(der)
+    assert not certinfo._BLOCKS
     assert ci.ski == x509.SubjectKeyIdentifier.from_public_key(
         fixture_test_key(10).public_key()).digest
 
 
 # ------------------------------------------------------------------ engine and services
 def _pki(tmp_path: Path) -> tuple[Path, Path, Path, list[x509.Certificate]]:
-    root = _cert("Root", "Root", 1, 1, ca=True, serial=1)
-    inter = _cert("Inter", "Root", 2, 1, ca=True, serial=2)
-    leaves = [_cert(f"Leaf {i}", "Inter", 10 + i % 3, 2, ca=False, serial=100 + i)
-              for i in range(12)]
-    paths = []
-    for label, obj in (("root", root), ("inter", inter)):
-        f = tmp_path / f"{label}.pem"
-        f.write_bytes(obj.public_bytes(Encoding.PEM))
-        paths.append(f)
-    crls = tmp_path / "crls.pem"
-    crls.write_bytes(b"".join(
-        x509.load_der_x509_crl(d).public_bytes(Encoding.PEM)
-        for d in (_crl("Root", 1, []), _crl("Inter", 2, [_entry(103), _entry(107)]))))
-    return paths[0], paths[1], crls, leaves
+    return write_pki(tmp_path, leaves=12, revoked=(103, 107))
 
 
 def test_scope_cache_keeps_revocation_verdicts(tmp_path: Path) -> None:
     _, _, _, leaves = _pki(tmp_path)
-    root = _cert("Root", "Root", 1, 1, ca=True, serial=1)
-    inter = _cert("Inter", "Root", 2, 1, ca=True, serial=2)
+    root = cert("Root", "Root", 1, 1, ca=True, serial=1)
+    inter = cert("Inter", "Root", 2, 1, ca=True, serial=2)
     ctx = ValidationContext(trust_anchors=(root,), untrusted=(inter,), at=AT,
-                            crls=(_crl("Root", 1, []), _crl("Inter", 2, [_entry(103)])),
+                            crls=(crl("Root", 1, []), crl("Inter", 2, [entry(103)])),
                             revocation=RevocationMode.HARD_FAIL)
     ders = [c.public_bytes(Encoding.DER) for c in leaves]
     shared = Validator(ctx)
@@ -242,7 +175,7 @@ def test_verify_files_workers_read_files_and_the_parent_the_rest(tmp_path: Path)
 
 def test_verify_files_chain_file_lends_its_ca_to_every_file(tmp_path: Path) -> None:
     root, _, crls, leaves = _pki(tmp_path)
-    inter = _cert("Inter", "Root", 2, 1, ca=True, serial=2)
+    inter = cert("Inter", "Root", 2, 1, ca=True, serial=2)
     chain = tmp_path / "chain.pem"
     chain.write_bytes(leaves[0].public_bytes(Encoding.PEM) + inter.public_bytes(Encoding.PEM))
     alone = tmp_path / "alone.pem"  # its intermediate is only in chain.pem

@@ -20,7 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from certmgr.pki import certinfo
 from certmgr.pki import path as p
+from certmgr.pki.der import learn_attribute_names, rfc4514, tbs_parts
 from certmgr.pki.findings import Code
 from certmgr.pki.validate import RevocationMode, ValidationContext, Validator
 
@@ -47,16 +49,16 @@ def _pkits_ders() -> list[bytes]:
     return out
 
 
-def _load(der: bytes) -> p.CertInfo:
+def _load(der: bytes) -> certinfo.CertInfo:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return p.CertInfo.load(der)
+        return certinfo.CertInfo.load(der)
 
 
 def test_der_slices_match_cryptography() -> None:
     for der in _pkits_ders():
         cert = _load(der).cert
-        parts = p._tbs_parts(der)
+        parts = tbs_parts(der)
         assert parts is not None
         tbs, issuer, subject, exts = parts
         assert tbs == cert.tbs_certificate_bytes
@@ -77,14 +79,14 @@ def test_escaping_matches_cryptography() -> None:
     for value in ["a,b", " lead", "trail ", "#hash", 'q"uote', "x+y;z<w>v", "back\\slash"]:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, value),
                           x509.NameAttribute(NameOID.ORGANIZATION_NAME, "O")])
-        p._learn_attribute_names(name.public_bytes(), name)
-        assert p._rfc4514(name.public_bytes()) == name.rfc4514_string()
+        learn_attribute_names(name.public_bytes(), name)
+        assert rfc4514(name.public_bytes()) == name.rfc4514_string()
 
 
 def test_cached_extensions_give_the_same_certificate_info() -> None:
     ders = _pkits_ders()
     first = [_load(d) for d in ders]  # fills the caches (or reads them)
-    p._EXTENSIONS.clear()
+    certinfo._EXTENSIONS.clear()
     slow = [_load(d) for d in ders]   # parses through cryptography, refills
     fast = [_load(d) for d in ders]   # reads the caches
     for a, b, c in zip(first, slow, fast, strict=True):

@@ -11,8 +11,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from certmgr.pki import path
+from certmgr.pki.certinfo import CertInfo
 from certmgr.pki.crl import CrlIndex
 from certmgr.pki.findings import Code
 from certmgr.pki.validate import (
@@ -128,7 +131,7 @@ def test_valid_path_leaf_first(pki: Pki) -> None:
 
 
 @pytest.mark.parametrize(("delta", "code"), [
-    (SEC, Code.EXPIRED), (dt.timedelta(0), None)])
+    (SEC, Code.EXPIRED), (dt.timedelta(0), None), (-SEC, None)])
 def test_not_after_boundary(pki: Pki, delta: dt.timedelta, code: Code | None) -> None:
     na = pki.leaf.cert.not_valid_after_utc
     r = run(pki, at=na + delta, revocation=RevocationMode.OFF)
@@ -136,13 +139,14 @@ def test_not_after_boundary(pki: Pki, delta: dt.timedelta, code: Code | None) ->
 
 
 @pytest.mark.parametrize(("delta", "code"), [
-    (-SEC, Code.NOT_YET_VALID), (dt.timedelta(0), None)])
+    (-SEC, Code.NOT_YET_VALID), (dt.timedelta(0), None), (SEC, None)])
 def test_not_before_boundary(pki: Pki, delta: dt.timedelta, code: Code | None) -> None:
     r = run(pki, at=T0 + delta, revocation=RevocationMode.OFF)
     assert (code in r.codes()) if code else r.valid
 
 
-@pytest.mark.parametrize(("delta", "valid"), [(-SEC, True), (dt.timedelta(0), False)])
+@pytest.mark.parametrize(("delta", "valid"), [
+    (-SEC, True), (dt.timedelta(0), False), (SEC, False)])
 def test_crl_next_update_boundary(pki: Pki, delta: dt.timedelta, valid: bool) -> None:
     nxt = NOW + dt.timedelta(hours=1)
     crls = (crl(pki.root, nxt=nxt), crl(pki.inter, nxt=nxt))
@@ -157,6 +161,22 @@ def test_accept_stale_crl_warns(pki: Pki) -> None:
     r = run(pki, crls=crls, accept_stale_crl=True)
     assert r.valid
     assert Code.CRL_STALE in r.codes()
+
+
+@pytest.mark.parametrize("mode", [RevocationMode.HARD_FAIL, RevocationMode.SOFT_FAIL])
+def test_a_stale_crl_still_tells_a_revocation(pki: Pki, mode: RevocationMode) -> None:
+    stale = crl(pki.inter, [(42, x509.ReasonFlags.key_compromise)], nxt=NOW - SEC)
+    r = run(pki, crls=(crl(pki.root), stale), revocation=mode)
+    assert not r.valid
+    assert r.codes() == {Code.REVOKED}
+    assert r.revocation is not None
+    assert r.revocation.status is RevocationStatus.REVOKED
+    assert "stale" in r.findings[0].message
+    # the same CRL not listing it: in soft-fail mode a warning only
+    quiet = run(pki, crls=(crl(pki.root), crl(pki.inter, nxt=NOW - SEC)),
+                revocation=RevocationMode.SOFT_FAIL)
+    assert quiet.valid
+    assert quiet.codes() == {Code.CRL_STALE}
 
 
 def test_crl_not_yet_valid(pki: Pki) -> None:
@@ -235,13 +255,22 @@ def test_decoy_intermediate(pki: Pki) -> None:
 
 
 def test_no_path_and_untrusted_root(pki: Pki) -> None:
-    assert Code.NO_PATH in run(pki, pool=()).codes()
-    other_root = make("Root", None, 8)
-    other_inter = make("Inter", other_root, 1)
+    assert run(pki, pool=()).codes() == {Code.NO_PATH}
+    other_root = make("Other Root", None, 8)
+    other_inter = make("Other Inter", other_root, 1)
     ctx = ValidationContext(trust_anchors=(pki.root.cert,), at=NOW,
                             untrusted=(other_inter.cert, other_root.cert))
     r = Validator(ctx).validate(make("X", other_inter, 2, ca=False).cert)
-    assert Code.UNTRUSTED_ROOT in r.codes() or Code.BAD_SIGNATURE in r.codes()
+    assert r.codes() == {Code.UNTRUSTED_ROOT}
+    assert [e.subject for e in r.path] == ["O=Test,CN=X", "O=Test,CN=Other Inter",
+                                           "O=Test,CN=Other Root"]
+    # the same DN as the trusted root, another key: every path fails on its signature
+    look_alike = make("Root", None, 8)
+    inter = make("Inter", look_alike, 1)
+    ctx = ValidationContext(trust_anchors=(pki.root.cert,), at=NOW,
+                            untrusted=(inter.cert, look_alike.cert))
+    assert Code.BAD_SIGNATURE in Validator(ctx).validate(
+        make("Y", inter, 2, ca=False).cert).codes()
 
 
 def test_eku_mismatch(pki: Pki) -> None:
@@ -303,7 +332,19 @@ def test_policies_required(pki: Pki) -> None:
 def test_name_chaining_reported_for_mismatched_issuer(pki: Pki) -> None:
     # signed by Inter but naming another issuer: no path can be built by name
     leaf = make("Stray", pki.inter, 2, ca=False, issuer_name=name("Elsewhere"))
-    assert Code.NO_PATH in run(pki, leaf.cert).codes()
+    assert run(pki, leaf.cert).codes() == {Code.NO_PATH}
+    # the path builder chains by name, so only §6.1 processing handed such a path by
+    # another caller meets it: NAME_CHAINING
+    der = Encoding.DER
+    root = CertInfo(pki.root.cert, pki.root.cert.public_bytes(der))
+    inter = CertInfo(pki.inter.cert, pki.inter.cert.public_bytes(der))
+    stray = CertInfo(leaf.cert, leaf.cert.public_bytes(der))
+    state = path.start_state(root, 2, path.PathParams())
+    kw: dict[str, Any] = {"at": NOW, "params": path.PathParams(), "subject": None,
+                          "verify": lambda issuer, ci: ci.signed_by(issuer.public_key)}
+    assert path.process_certificate(state, inter, index=1, **kw) == []
+    found = path.process_certificate(state, stray, index=2, **kw)
+    assert [f.code for f in found] == [Code.NAME_CHAINING]
 
 
 def test_anchor_findings_pass_through(pki: Pki) -> None:
