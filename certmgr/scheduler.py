@@ -12,6 +12,8 @@
   (each mailbox is probed in its own hour of the day, `certmgr.jobs.probe_endpoints`).
   `[schedule]` in config.toml overrides any of them with a crontab line
   (`alerts = "30 8 * * 1-5"`) or `"every N s"`.
+- Planning: `next_runs` computes the next fire time of each job from the same triggers
+  without a scheduler (the console shows it before `serve` has stored its jobs).
 - Catch-up: `start` runs once every stored job whose run time passed while no
   scheduler was running (downtime), then resumes the normal schedule.
 
@@ -52,19 +54,20 @@ if TYPE_CHECKING:
     from certmgr.secrets import Secret
 
 __all__ = ["JOB_DEFAULTS", "NEXT_UPDATE_JOB", "build_scheduler", "describe_jobs",
-           "installation_id", "run_scheduled", "schedule_jobs", "schedule_next_update_refresh",
-           "start"]
+           "installation_id", "next_runs", "run_scheduled", "schedule_jobs",
+           "schedule_next_update_refresh", "start"]
 
 log = logging.getLogger("certmgr.scheduler")
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
 _EVERY = re.compile(r"^every\s+(\d+)\s*s$")
 NEXT_UPDATE_JOB = "crl_refresh_next_update"
+_INSTALLATION_ID = "installation-id"
 
 
 def installation_id(home: Path) -> str:
     """This installation's id (`<home>/installation-id`, created on first use): the seed
     that spreads CRL downloads between installations."""
-    path = home / "installation-id"
+    path = home / _INSTALLATION_ID
     try:
         value = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
@@ -104,7 +107,8 @@ def run_scheduled(name: str, home: str, db_url: str) -> None:
     log.info("job %s done", name, extra={"job": name})
 
 
-def _trigger(settings: Settings, name: str, default: BaseTrigger) -> BaseTrigger:
+def _trigger(settings: Settings, name: str, default: BaseTrigger, *,
+             start: dt.datetime | None = None) -> BaseTrigger:
     spec = settings.extra.get("schedule", {}).get(name)
     if spec is None:
         return default
@@ -112,23 +116,31 @@ def _trigger(settings: Settings, name: str, default: BaseTrigger) -> BaseTrigger
     every = _EVERY.match(text)
     try:
         if every:
-            return IntervalTrigger(seconds=int(every.group(1)), timezone=settings.timezone)
+            seconds = int(every.group(1))
+            return IntervalTrigger(seconds=seconds, timezone=settings.timezone,
+                                   start_date=None if start is None
+                                   else start + dt.timedelta(seconds=seconds))
         return CronTrigger.from_crontab(text, timezone=settings.timezone)
     except ValueError as exc:
         raise ConfigError(f"[schedule] {name}: {exc}", source=settings.config_file) from exc
 
 
-def _triggers(settings: Settings) -> dict[str, BaseTrigger]:
+def _triggers(settings: Settings, *, seed: str | None,
+              start: dt.datetime | None = None) -> dict[str, BaseTrigger]:
+    """The trigger of each job. `seed` is the installation id (None: no CRL refresh
+    trigger); interval triggers count from `start` (None: from the clock, as APScheduler)."""
     tz = settings.timezone
-    return {
-        "crl_refresh": _trigger(settings, "crl_refresh", JitteredDailyTrigger(
-            seed=installation_id(settings.home), timezone=tz)),
-        "alerts": _trigger(settings, "alerts", CronTrigger(hour=8, minute=30, timezone=tz)),
-        "digest": _trigger(settings, "digest", CronTrigger(hour=8, minute=45, timezone=tz)),
-        "heartbeat": _trigger(settings, "heartbeat", IntervalTrigger(minutes=5, timezone=tz)),
-        "probe_endpoints": _trigger(settings, "probe_endpoints",
-                                    CronTrigger(minute=0, timezone=tz)),
+    defaults: dict[str, BaseTrigger] = {
+        "alerts": CronTrigger(hour=8, minute=30, timezone=tz),
+        "digest": CronTrigger(hour=8, minute=45, timezone=tz),
+        "heartbeat": IntervalTrigger(minutes=5, timezone=tz, start_date=None if start is None
+                                     else start + dt.timedelta(minutes=5)),
+        "probe_endpoints": CronTrigger(minute=0, timezone=tz),
     }
+    if seed is not None:
+        defaults = {"crl_refresh": JitteredDailyTrigger(seed=seed, timezone=tz), **defaults}
+    return {name: _trigger(settings, name, default, start=start)
+            for name, default in defaults.items()}
 
 
 def build_scheduler(settings: Settings) -> BackgroundScheduler:
@@ -141,7 +153,7 @@ def build_scheduler(settings: Settings) -> BackgroundScheduler:
 def schedule_jobs(scheduler: BackgroundScheduler, settings: Settings) -> None:
     """Add (or replace) every job; the scheduler must be started (paused is fine)."""
     args = [str(settings.home), settings.db_url]
-    for name, trigger in _triggers(settings).items():
+    for name, trigger in _triggers(settings, seed=installation_id(settings.home)).items():
         scheduler.add_job(run_scheduled, trigger=trigger, args=[name, *args], id=name,
                           name=name, replace_existing=True)
 
@@ -192,3 +204,28 @@ def describe_jobs(scheduler: BackgroundScheduler) -> list[dict[str, Any]]:
     """Every job: id, trigger and next run time (for `certmgr jobs`)."""
     return [{"job": job.id, "trigger": str(job.trigger), "next_run": job.next_run_time}
             for job in sorted(scheduler.get_jobs(), key=lambda j: j.id)]
+
+
+def next_runs(settings: Settings, *, now: dt.datetime,
+              crl_next_update: dt.datetime | None = None) -> list[tuple[str, dt.datetime]]:
+    """When each job `start` schedules would run next after `now`, without a scheduler:
+    the same triggers (`[schedule]` overrides included), first fire time at or after
+    `now`, in UTC, soonest first. No database, no clock, nothing written: it only reads
+    the installation id if there is one.
+
+    `crl_refresh` is left out until `start` has created the installation id (its minute
+    depends on it); `crl_next_update` (the earliest future nextUpdate of a current CRL)
+    adds the one-off `crl_refresh_next_update`. Interval jobs count from `now`, as if the
+    scheduler started then. Raises ConfigError on a bad `[schedule]` line."""
+    if now.tzinfo is None:
+        raise ValueError("next_runs needs an aware `now`")
+    path = settings.home / _INSTALLATION_ID
+    seed = path.read_text(encoding="ascii").strip() if path.is_file() else ""
+    out: list[tuple[str, dt.datetime]] = []
+    for name, trigger in _triggers(settings, seed=seed or None, start=now).items():
+        fire = trigger.get_next_fire_time(None, now)
+        if fire is not None:
+            out.append((name, fire.astimezone(dt.UTC)))
+    if crl_next_update is not None and crl_next_update > now:
+        out.append((NEXT_UPDATE_JOB, next_after_next_update(crl_next_update)))
+    return sorted(out, key=lambda item: (item[1], item[0]))

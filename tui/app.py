@@ -18,13 +18,15 @@ from textual.screen import Screen
 from certmgr.clock import Clock, SystemClock
 from certmgr.config import Settings
 from certmgr.jobs import JOBS, run_job
+from certmgr.scheduler import next_runs
 from certmgr.services.console import Console
 from tui.commands import console_commands
+from tui.screens.activity import AlertsScreen, JobsScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.detail import MailboxScreen
 from tui.screens.help import HelpScreen
 from tui.screens.mailboxes import MailboxesScreen
-from tui.screens.tables import AlertsScreen, AuditScreen, JobsScreen, TrustScreen
+from tui.screens.tables import AuditScreen, TrustScreen
 
 __all__ = ["CertmgrApp", "make_app", "run_console"]
 
@@ -96,8 +98,10 @@ def make_app(*, settings: Settings, clock: Clock | None = None, actor: str = "op
              browse_root: Path | None = None, create: bool = False,
              console: Console | None = None) -> CertmgrApp:
     """The console over `settings` (the store opens on first read, in a worker);
-    `console` replaces the default `Console(settings)` (tests lower its KDF rounds)."""
-    return CertmgrApp(console=console or Console(settings, create=create),
+    `console` replaces the default `Console(settings, planner=next_runs)` (tests lower
+    its KDF rounds). The console's entry point hands the scheduler's `next_runs` to the
+    services (which may not import the scheduler) to show the jobs' next runs."""
+    return CertmgrApp(console=console or Console(settings, create=create, planner=next_runs),
                       clock=clock or SystemClock(), actor=actor,
                       browse_root=browse_root or Path.cwd())
 

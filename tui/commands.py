@@ -1,56 +1,48 @@
-"""The command palette's entries: every screen and every action, by name."""
+"""The command palette's entries: every screen, then every action of the current screen.
+
+The actions come from the screen's own key bindings (`BINDINGS`), so the palette can
+never miss one: each entry is titled by the binding's tooltip (or description), names
+its key, and runs the same action as the key.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
+from textual.binding import Binding
 from textual.screen import Screen
-
-from tui.presenters import FILTER_KEYS, status_label
-from tui.screens.detail import MailboxScreen
-from tui.screens.mailboxes import MailboxesScreen
-from tui.screens.tables import AlertsScreen, JobsScreen
 
 if TYPE_CHECKING:
     from tui.app import CertmgrApp
 
-__all__ = ["console_commands"]
+__all__ = ["console_commands", "screen_actions"]
 
 _SCREENS = (("dashboard", "Go to the dashboard", "Counts, expiries per month, CRLs, alerts"),
             ("mailboxes", "Go to the mailboxes", "Every mailbox, filterable"),
             ("trust", "Go to trust anchors & CRLs", "CA certificates and CRL freshness"),
-            ("alerts", "Go to alerts", "Sent, pending, acknowledged"),
+            ("alerts", "Go to alerts", "Pending, sent, acknowledged"),
             ("jobs", "Go to jobs", "Next runs and last results"),
             ("audit", "Go to the audit log", "Every change, filterable"))
-_MAILBOX_ACTIONS = (("csr", "Generate a CSR", "New key and CSR for this mailbox"),
-                    ("ordered", "Mark ordered", "The certificate was ordered on the ANS portal"),
-                    ("import_cert", "Import the issued certificate", "Pick the file ANS sent"),
-                    ("export", "Export certificate and key", "PKCS#12 with a passphrase"),
-                    ("acknowledge", "Acknowledge its alerts", "Stop reminding about them"),
-                    ("archive", "Archive this mailbox", "No longer scanned nor listed"))
+
+
+def screen_actions(screen: Screen[object]) -> list[Binding]:
+    """The bindings of `screen`'s class that are actions of its own (not `app.`)."""
+    return [b for b in Binding.make_bindings(type(screen).BINDINGS)
+            if not b.action.startswith("app.") and (b.tooltip or b.description)]
 
 
 def console_commands(app: CertmgrApp, screen: Screen[object]) -> Iterator[SystemCommand]:
     """What `CertmgrApp.get_system_commands` adds to Textual's own entries."""
     for mode, title, help_text in _SCREENS:
-        yield SystemCommand(title, help_text, lambda m=mode: app.action_goto(m))
+        yield SystemCommand(title, help_text, partial(app.action_goto, mode))
     yield SystemCommand("Toggle light/dark theme", "ctrl+t", app.action_toggle_dark_theme)
     yield SystemCommand("Show the key bindings", "?", app.action_help)
-    if isinstance(screen, MailboxesScreen):
-        for status in FILTER_KEYS.values():
-            yield SystemCommand(f"Filter: {status_label(status)}", "Toggle this status",
-                                lambda s=status: screen.action_quick(s))
-        yield SystemCommand("Filter: all statuses", "Clear the quick filter",
-                            lambda: screen.action_quick(""))
-        yield SystemCommand("Reload the mailboxes", "r", screen.action_reload)
-    if isinstance(screen, AlertsScreen):
-        yield SystemCommand("Acknowledge the selected alert", "k", screen.action_acknowledge)
-        yield SystemCommand("Alerts: pending only / all", "p", screen.action_toggle_pending)
-    if isinstance(screen, JobsScreen):
-        yield SystemCommand("Run the selected job now", "n", screen.action_run_now)
-    if isinstance(screen, MailboxScreen):
-        for action, title, help_text in _MAILBOX_ACTIONS:
-            yield SystemCommand(f"{title} ({screen.address})", help_text,
-                                getattr(screen, f"action_{action}"))
+    context = getattr(screen, "palette_context", "")
+    for binding in screen_actions(screen):
+        title = binding.tooltip or binding.description
+        yield SystemCommand(f"{title} ({context})" if context else title,
+                            f"key {app.get_key_display(binding)}",
+                            partial(screen.run_action, binding.action))

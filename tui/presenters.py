@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
+from certmgr.clock import parse_instant
 from certmgr.services.console import (
     STATUSES,
     AlertRow,
@@ -25,16 +26,24 @@ __all__ = [
     "FILTER_KEYS",
     "STATUS_LABELS",
     "STATUS_STYLES",
+    "alert_kind_text",
+    "alert_note",
     "alert_text",
     "crl_freshness_text",
     "days_left_text",
     "filter_rows",
+    "job_label",
     "job_style",
     "month_columns",
     "month_histogram",
+    "next_jobs",
+    "parse_snooze",
+    "plan_note",
+    "relative_text",
     "renewal_steps",
     "short_issuer",
     "sort_rows",
+    "stamp_text",
     "status_label",
     "status_style",
     "when_text",
@@ -90,6 +99,14 @@ def days_left_text(days: int | None) -> str:
     return f"{days} d"
 
 
+def _span(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 172_800:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86_400)} d"
+
+
 def when_text(moment: dt.datetime | None, *, at: dt.datetime | None = None) -> str:
     """'2025-06-01 12:00 UTC', with '(3 h ago)' style age when `at` is given; 'never'."""
     if moment is None:
@@ -97,16 +114,37 @@ def when_text(moment: dt.datetime | None, *, at: dt.datetime | None = None) -> s
     text = f"{moment:%Y-%m-%d %H:%M} UTC"
     if at is None:
         return text
+    return f"{text} ({relative_text(moment, at=at)})"
+
+
+def relative_text(moment: dt.datetime, *, at: dt.datetime) -> str:
+    """'in 5 min', 'in 18 h', 'in 3 d', '2 h ago'; 'now' within a minute of `at`."""
     seconds = (at - moment).total_seconds()
-    ago = seconds >= 0
-    seconds = abs(seconds)
-    if seconds < 3600:
-        age = f"{int(seconds // 60)} min"
-    elif seconds < 172_800:
-        age = f"{int(seconds // 3600)} h"
-    else:
-        age = f"{int(seconds // 86_400)} d"
-    return f"{text} ({age} ago)" if ago else f"{text} (in {age})"
+    if abs(seconds) < 60:
+        return "now"
+    return f"{_span(seconds)} ago" if seconds > 0 else f"in {_span(-seconds)}"
+
+
+def stamp_text(moment: dt.datetime | None, *, at: dt.datetime, none: str = "-") -> str:
+    """'2025-06-02 06:30 (in 18 h)' for a column headed '(UTC)'; `none` for None."""
+    if moment is None:
+        return none
+    return f"{moment:%Y-%m-%d %H:%M} ({relative_text(moment, at=at)})"
+
+
+def parse_snooze(text: str, *, now: dt.datetime) -> tuple[dt.datetime | None, str | None]:
+    """The instant a snooze lasts until, read as `certmgr alerts ack --until` reads it
+    (ISO 8601; a date means 00:00 UTC), and why it is refused (None: accepted): it must
+    be after `now`."""
+    if not text.strip():
+        return None, "A date, please (YYYY-MM-DD, or YYYY-MM-DDTHH:MM in UTC)."
+    try:
+        until = parse_instant(text)
+    except ValueError as exc:
+        return None, str(exc)
+    if until <= now:
+        return until, f"{until:%Y-%m-%d %H:%M} UTC is not in the future."
+    return until, None
 
 
 def crl_freshness_text(next_update: dt.datetime | None, *, at: dt.datetime) -> tuple[str, str]:
@@ -191,13 +229,63 @@ def sort_rows(rows: Sequence[R], *, key: str, reverse: bool = False) -> list[R]:
     return sorted(rows, key=keys[key], reverse=reverse)
 
 
-ALERT_STATE_STYLES = {"pending": "bold yellow", "failed": "bold red", "acknowledged": "green"}
+ALERT_STATE_STYLES = {"pending": "bold magenta", "sent": "bold yellow", "failed": "bold red",
+                      "acknowledged": "green"}
+
+
+def alert_kind_text(alert: AlertRow) -> str:
+    """'EXPIRY_THRESHOLD 30 d', 'CRL_STALE'."""
+    return alert.kind.upper() + (f" {alert.threshold} d" if alert.threshold is not None
+                                 else "")
 
 
 def alert_text(alert: AlertRow) -> str:
     """'labo@x.fr — EXPIRY_THRESHOLD 30 d, 2025-06-01 08:30 UTC'."""
-    what = alert.kind + (f" {alert.threshold} d" if alert.threshold is not None else "")
-    return f"{alert.mailbox or '-'} — {what}, {when_text(alert.sent_at)}"
+    return (f"{alert.mailbox or alert.about or '-'} — {alert_kind_text(alert)}, "
+            f"{when_text(alert.sent_at)}")
+
+
+def alert_note(alert: AlertRow, *, at: dt.datetime) -> str:
+    """The note column of the alerts table: the error, the snooze while it runs (else who
+    acknowledged, and when), or what happens next to a pending alert."""
+    if alert.state == "pending":
+        return "due, not sent yet"
+    parts = [alert.error] if alert.error else []
+    if alert.acknowledged and alert.snoozed_until is not None and alert.snoozed_until > at:
+        until = alert.snoozed_until
+        parts.append(f"snoozed until {until:%Y-%m-%d}" + (
+            "" if until.time() == dt.time(0) else f" {until:%H:%M}"))
+    elif alert.acknowledged and alert.acknowledged_at is not None:
+        parts.append(f"by {alert.acknowledged_by}, {alert.acknowledged_at:%Y-%m-%d %H:%M}")
+    return "; ".join(parts)
+
+
+def next_jobs(jobs: Iterable[JobRow], *, limit: int = 6) -> list[JobRow]:
+    """The jobs that have a next run, soonest first (ties by name), at most `limit`."""
+    timed = [j for j in jobs if j.next_run is not None]
+    return sorted(timed, key=lambda j: (j.next_run, j.name))[:limit]
+
+
+_JOB_LABELS = {"crl_refresh_next_update": "crl nextUpdate"}
+
+
+def job_label(name: str) -> str:
+    """A job's name where room is short ('crl nextUpdate' for the one-off refresh)."""
+    return _JOB_LABELS.get(name, name)
+
+
+def plan_note(jobs: Sequence[JobRow]) -> str:
+    """Where the jobs' next runs come from, under the jobs table."""
+    if any(j.next_run is not None and not j.planned for j in jobs):
+        lines = ["From serve: the job store of the running `certmgr serve`."]
+    else:
+        lines = [("From config: no `certmgr serve` has stored its jobs here; planned from "
+                  "the configuration ([schedule]) as it would run them.")]
+    if any(j.name == "crl_refresh" and j.next_run is None for j in jobs):
+        lines.append("crl_refresh runs daily at a minute between 07:15 and 08:00 (Paris) that "
+                     "`certmgr serve` picks on its first start.")
+    lines.append("scan runs right after each crl_refresh.")
+    return "\n".join(lines)
 
 
 def job_style(job: JobRow) -> str:

@@ -8,8 +8,13 @@ call the same use cases as the CLI (`enrol.generate_csr`, `renewal.mark_ordered`
 `intake.import_issued`, `export.export_mailbox`, `alert_log.acknowledge`,
 `mailboxes.archive_mailbox`) through the `Console` too, so that a locked or
 unreachable database always surfaces as a `StoreError` with a one-line message,
-never as a driver exception. Renewal, alert and job queries live in
+never as a driver exception. Renewal, alert, job and trust queries live in
 `certmgr.services.console_queries`.
+
+Alerts are shown pending (due at `at` by `evaluate_alerts`, not sent yet), sent, failed
+or acknowledged. The jobs' next runs come from the job store of a running
+`certmgr serve`, else from a `planner` (`certmgr.scheduler.next_runs`, handed in by the
+console's entry point: the services layer may not import the scheduler).
 """
 
 from __future__ import annotations
@@ -26,20 +31,29 @@ from sqlalchemy import and_, select
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
-from certmgr.errors import InputError, NotFoundError, StoreError
+from certmgr.errors import ConfigError, InputError, NotFoundError, StoreError
 from certmgr.pki.keys import DEFAULT_KDF_ROUNDS
 from certmgr.services.alert_log import acknowledge
 from certmgr.services.console_queries import (
+    ALERT_STATES,
     RENEWAL_LABELS,
     AlertRow,
+    CrlRow,
     JobRow,
+    Planner,
     RenewalEntry,
+    TrustRow,
     alert_rows,
+    common_name,
+    crl_rows,
+    due_alerts,
+    earliest_crl_next_update,
     job_rows,
     latest_renewal_states,
     mailbox_id,
     renewal_history,
     terminal_safe,
+    trust_rows,
     unacknowledged,
 )
 from certmgr.services.enrol import CsrCreated, KeyOptions, generate_csr
@@ -47,14 +61,13 @@ from certmgr.services.export import ExportResult, export_mailbox
 from certmgr.services.intake import IntakeReport, import_issued
 from certmgr.services.mailboxes import archive_mailbox, show_mailbox
 from certmgr.services.renewal import RenewalView, mark_ordered
-from certmgr.services.status import CrlFreshness, NextExpiry, days_left, status_summary
+from certmgr.services.status import CrlFreshness, NextExpiry, status_summary
 from certmgr.store.enums import BindingRole, MailboxStatus
 from certmgr.store.models import (
     AuditEvent,
     Binding,
     CACertificate,
     Certificate,
-    Crl,
     Mailbox,
     RenewalState,
     Structure,
@@ -71,6 +84,7 @@ if TYPE_CHECKING:
     from certmgr.config import Settings
 
 __all__ = [
+    "ALERT_STATES",
     "STATUSES",
     "AlertRow",
     "AuditRow",
@@ -86,6 +100,7 @@ __all__ = [
     "MailboxView",
     "MonthCount",
     "NextExpiry",
+    "Planner",
     "ProbeLine",
     "RenewalEntry",
     "TimelineEntry",
@@ -100,18 +115,6 @@ STATUSES: tuple[MailboxStatus, ...] = tuple(MailboxStatus)
 _MONTHS = 18
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-@functools.lru_cache(maxsize=4096)
-def common_name(dn: str | None) -> str:
-    """The CN of an RFC 4514 DN (the whole DN when it has none); '' for None."""
-    if not dn:
-        return ""
-    for part in dn.split(","):
-        key, _, value = part.strip().partition("=")
-        if key.upper() == "CN":
-            return terminal_safe(value.replace("\\", ""))
-    return terminal_safe(dn)
 
 
 # ---------------------------------------------------------------------------- values
@@ -148,7 +151,9 @@ class Dashboard:
     alerts: tuple[AlertRow, ...] = ()
     """Alerts sent and not yet acknowledged, one per mailbox and kind, newest first."""
     jobs: tuple[JobRow, ...] = ()
-    """Every job known (scheduled or run), by name."""
+    """Every job known (scheduled, planned or run), by name."""
+    schedule_error: str | None = None
+    """Why the next runs could not be planned (a bad `[schedule]` line)."""
 
     @property
     def total(self) -> int:
@@ -226,31 +231,6 @@ class AuditRow:
     search: str
 
 
-@dataclass(frozen=True, slots=True)
-class TrustRow:
-    name: str
-    role: str
-    environment: str
-    pinned: bool
-    not_after: dt.datetime
-    days_left: int
-    fingerprint: str
-    source: str
-
-
-@dataclass(frozen=True, slots=True)
-class CrlRow:
-    issuer: str
-    number: int | None
-    this_update: dt.datetime
-    next_update: dt.datetime | None
-    fresh: bool
-    delta: bool
-    entries: int
-    source: str
-    verified: bool
-
-
 # ---------------------------------------------------------------------------- helpers
 def month_buckets(not_afters: list[dt.datetime], *, at: dt.datetime,
                   months: int = _MONTHS) -> tuple[MonthCount, ...]:
@@ -308,8 +288,11 @@ class Console:
     """The TUI's handle on the inventory: opened lazily, safe to call from worker threads."""
 
     def __init__(self, settings: Settings, *, create: bool = False,
-                 kdf_rounds: int = DEFAULT_KDF_ROUNDS) -> None:
+                 kdf_rounds: int = DEFAULT_KDF_ROUNDS, planner: Planner | None = None) -> None:
         self.settings = settings
+        self.planner = planner
+        """Computes the jobs' next runs (`certmgr.scheduler.next_runs`, which the services
+        layer may not import: the console's entry point hands it in)."""
         self.kdf_rounds = kdf_rounds
         """PBKDF2 rounds of the keys the console generates (lower only in tests)."""
         self._create = create
@@ -333,7 +316,8 @@ class Console:
     # ------------------------------------------------------------------ reads
     @_store_errors
     def dashboard(self, *, at: dt.datetime, job_names: Sequence[str] = ()) -> Dashboard:
-        """Counts, expiries per month, CRLs, last scan, pending alerts and jobs at `at`."""
+        """Counts, expiries per month, CRLs, last scan, alerts waiting for an
+        acknowledgement and jobs (next runs) at `at`."""
         summary = status_summary(store=self.store, at=at, limit=8)
         with self.store.sessions() as session:
             not_afters = session.scalars(
@@ -343,12 +327,17 @@ class Console:
                 .join(Mailbox, col(Mailbox.id) == Binding.mailbox_id)
                 .where(col(Mailbox.archived).is_(False), col(Certificate.not_after) >= at)
             ).all()
+        try:
+            planned, schedule_error = self.planned_runs(at=at), None
+        except ConfigError as exc:  # the dashboard still shows the rest
+            planned, schedule_error = {}, str(exc)
         return Dashboard(at=at, counts=summary.counts,
                          expiries=month_buckets(list(not_afters), at=at),
                          next_expiries=summary.next_expiries, crls=summary.crls,
                          last_scan=summary.last_scan,
                          alerts=tuple(unacknowledged(alert_rows(self.store))),
-                         jobs=job_rows(self.store, names=job_names))
+                         jobs=job_rows(self.store, names=job_names, planned=planned),
+                         schedule_error=schedule_error)
 
     @_store_errors
     def mailbox_rows(self) -> tuple[MailboxRow, ...]:
@@ -483,33 +472,33 @@ class Console:
 
     @_store_errors
     def trust_rows(self, *, at: dt.datetime) -> tuple[TrustRow, ...]:
-        with self.store.sessions() as session:
-            cas = session.scalars(select(CACertificate).order_by(
-                col(CACertificate.is_anchor).desc(), col(CACertificate.subject))).all()
-        return tuple(TrustRow(common_name(c.subject), "anchor" if c.is_anchor else
-                              "intermediate", c.environment, c.pinned, c.not_after,
-                              days_left(c.not_after, at=at), c.fingerprint_sha256[:16],
-                              terminal_safe(c.source or "")) for c in cas)
+        return trust_rows(self.store, at=at)
 
     @_store_errors
     def crl_rows(self, *, at: dt.datetime) -> tuple[CrlRow, ...]:
-        with self.store.sessions() as session:
-            crls = session.scalars(select(Crl).where(col(Crl.is_current).is_(True))
-                                   .order_by(col(Crl.issuer), col(Crl.is_delta))).all()
-        return tuple(CrlRow(common_name(c.issuer), c.crl_number, c.this_update,
-                            c.next_update, c.next_update is None or at < c.next_update,
-                            c.is_delta, c.entries, terminal_safe(c.source or ""), c.verified)
-                     for c in crls)
+        return crl_rows(self.store, at=at)
 
     @_store_errors
-    def alert_rows(self, *, limit: int = 500) -> tuple[AlertRow, ...]:
-        """The newest `limit` alerts sent, with their acknowledgement, newest first."""
-        return alert_rows(self.store, limit=limit)
+    def alert_rows(self, *, at: dt.datetime, limit: int = 500) -> tuple[AlertRow, ...]:
+        """The alerts due at `at` and not sent yet (pending), then the newest `limit`
+        alerts sent, with their acknowledgement, newest first."""
+        settings = self.settings
+        due = due_alerts(self.store, at=at, thresholds=settings.alert_thresholds,
+                         order_pending_days=int(settings.extra.get("order_pending_days", 14)))
+        return due + alert_rows(self.store, limit=limit)
 
     @_store_errors
-    def job_rows(self, *, names: Sequence[str]) -> tuple[JobRow, ...]:
+    def job_rows(self, *, names: Sequence[str], at: dt.datetime) -> tuple[JobRow, ...]:
         """Every job of `names` (and any other known): next run and last result."""
-        return job_rows(self.store, names=names)
+        return job_rows(self.store, names=names, planned=self.planned_runs(at=at))
+
+    def planned_runs(self, *, at: dt.datetime) -> dict[str, dt.datetime]:
+        """Each job's next run after `at` from the configured triggers (the `planner`),
+        without a scheduler; {} without a planner. ConfigError on a bad `[schedule]`."""
+        if self.planner is None:
+            return {}
+        earliest = earliest_crl_next_update(self.store, at=at)
+        return dict(self.planner(self.settings, now=at, crl_next_update=earliest))
 
     # ------------------------------------------------------------------ actions
     @_store_errors
@@ -533,9 +522,12 @@ class Console:
     @_store_errors
     def import_issued(self, *, address: str, path: Path, at: dt.datetime, actor: str
                       ) -> IntakeReport:
-        """Import the certificate file ANS issued; InputError (one line) when rejected."""
+        """Import the certificate file ANS issued; InputError (one line) when rejected or
+        when `path` holds no file (an empty directory)."""
         report = import_issued(store=self.store, settings=self.settings, address=address,
                                path=path, at=at, actor=actor)
+        if not report.report.files:
+            raise InputError(terminal_safe(f"{path}: no certificate file found"))
         for file in report.report.files:
             reason = file.error or "; ".join(o.finding.message for o in file.refused
                                              if o.finding is not None)
@@ -552,25 +544,29 @@ class Console:
                               passphrase=passphrase.encode(), at=at, actor=actor, out=out)
 
     @_store_errors
-    def pending_alerts(self, *, address: str) -> tuple[AlertRow, ...]:
-        """The mailbox's alerts still waiting for an acknowledgement, newest first."""
+    def unacknowledged_alerts(self, *, address: str) -> tuple[AlertRow, ...]:
+        """The mailbox's alerts told and waiting for an acknowledgement, newest first."""
         return tuple(unacknowledged(alert_rows(self.store, mailbox=address)))
 
     @_store_errors
-    def acknowledge_alert(self, *, alert_id: int, at: dt.datetime, actor: str) -> str:
-        """Acknowledge sent alert `alert_id` (its certificate); the fingerprint."""
-        return acknowledge(store=self.store, alert_id=alert_id, at=at, actor=actor)
+    def acknowledge_alert(self, *, alert_id: int, at: dt.datetime, actor: str,
+                          until: dt.datetime | None = None) -> str:
+        """Acknowledge sent alert `alert_id` (its certificate) and, with `until`, snooze
+        its alerts until then, as `certmgr alerts ack ID --until DATE`; the fingerprint."""
+        return acknowledge(store=self.store, alert_id=alert_id, at=at, actor=actor,
+                           until=until)
 
     @_store_errors
     def acknowledge_mailbox(self, *, address: str, at: dt.datetime, actor: str) -> int:
-        """Acknowledge every alert of `address` still pending; how many there were
-        (NotFoundError when none)."""
-        pending = self.pending_alerts(address=address)
-        if not pending:
+        """Acknowledge every alert of `address` told and not acknowledged yet; how many
+        there were (NotFoundError when none)."""
+        told = [row.id for row in self.unacknowledged_alerts(address=address)
+                if row.id is not None]
+        if not told:
             raise NotFoundError(f"no alert to acknowledge for {address}")
-        for row in pending:
-            acknowledge(store=self.store, alert_id=row.id, at=at, actor=actor)
-        return len(pending)
+        for alert_id in told:
+            acknowledge(store=self.store, alert_id=alert_id, at=at, actor=actor)
+        return len(told)
 
 
 def _details_text(details: Any) -> str:

@@ -1,4 +1,5 @@
-"""Plain-text screenshots for deterministic snapshot tests."""
+"""Plain-text screenshots for deterministic snapshot tests, and the Pilot helpers the
+console tests share."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from textual.app import App
+from textual.pilot import Pilot
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
@@ -35,3 +37,21 @@ def check_snapshot(name: str, text: str) -> None:
         return
     expected = path.read_text(encoding="utf-8").rstrip("\n")
     assert text == expected, f"screen differs from {path.name} (CERTMGR_UPDATE_SNAPSHOTS=1)"
+
+
+async def settle(app: App[Any], pilot: Pilot[Any]) -> None:
+    """Let screens mount, their workers finish and the posted messages be handled."""
+    for _ in range(3):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def errors(app: App[Any]) -> list[str]:
+    """The error notifications shown so far."""
+    return [str(n.message) for n in app._notifications if n.severity == "error"]
+
+
+def notes(app: App[Any]) -> list[str]:
+    """Every notification shown so far."""
+    return [str(n.message) for n in app._notifications]

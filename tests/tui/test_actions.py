@@ -25,32 +25,26 @@ from certmgr.store.models import Renewal, RenewalState
 from certmgr.store.models_alerts import AlertState, JobRun
 from certmgr.store.session import Store
 from tui.app import CertmgrApp
+from tui.screens.activity import JobsScreen
 from tui.screens.detail import MailboxScreen
 from tui.screens.mailboxes import MailboxesScreen
 from tui.screens.modals import ConfirmScreen, CsrForm, FilePicker, PassphraseScreen
-from tui.screens.tables import AlertsScreen, JobsScreen
 
-from .conftest import ACTOR, AT, TEST_KDF_ROUNDS, current_fingerprint, issue, seed_alert
-from .screen_text import screen_text
+from .conftest import (
+    ACTOR,
+    AT,
+    FIXED,
+    TEST_KDF_ROUNDS,
+    current_fingerprint,
+    issue,
+    seed_alert,
+)
+from .screen_text import errors, notes, screen_text, settle
 
 SIZE = (120, 36)
 ADDRESS = "dpi@clinique-bellevue.mssante.fr"
 PASSPHRASE = "correcthorsebatterystaple"
 
-
-async def settle(app: CertmgrApp, pilot: Pilot[None]) -> None:
-    for _ in range(3):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def errors(app: CertmgrApp) -> list[str]:
-    return [str(n.message) for n in app._notifications if n.severity == "error"]
-
-
-def notes(app: CertmgrApp) -> list[str]:
-    return [str(n.message) for n in app._notifications]
 
 
 def renewal(store: Store, address: str = ADDRESS) -> Renewal:
@@ -175,6 +169,25 @@ class TestRenewal:
         assert renewal(seeded).state is RenewalState.ACTIVE
 
     @pytest.mark.asyncio
+    async def test_import_of_a_file_without_the_mailbox_certificate_says_so(
+            self, app: CertmgrApp, seeded: Store, tmp_path: Path) -> None:
+        ca = tmp_path / "ACI-EL-ORG.pem"
+        ca.write_bytes((FIXED / "ca" / "ACI-EL-ORG.pem").read_bytes())
+        before = current_fingerprint(seeded, ADDRESS)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_detail(app, pilot)
+            await pilot.press("i")
+            await pilot.pause()
+            field = app.screen.query_one("#path", Input)
+            field.value = str(ca)
+            field.focus()
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert not errors(app), errors(app)
+            assert f"Read ACI-EL-ORG.pem: no certificate in it is for {ADDRESS}" in notes(app)
+        assert current_fingerprint(seeded, ADDRESS) == before
+
+    @pytest.mark.asyncio
     async def test_export_asks_to_confirm_then_the_passphrase(
             self, app: CertmgrApp, seeded: Store, settings: Settings, tmp_path: Path) -> None:
         path, fingerprint = issued_file(make_csr(seeded, settings), tmp_path)
@@ -204,7 +217,8 @@ class TestRenewal:
 
 
 class TestAlertsAndJobs:
-    """Acknowledging alerts from a mailbox and from the alerts screen; running a job."""
+    """Acknowledging alerts from a mailbox; running a job (the alerts screen:
+    test_alerts.py)."""
 
     @pytest.mark.asyncio
     async def test_acknowledge_from_the_mailbox(self, app: CertmgrApp, seeded: Store) -> None:
@@ -230,30 +244,6 @@ class TestAlertsAndJobs:
             assert not errors(app)
         assert _acknowledged(seeded) == [(AT, ACTOR)]
         assert alert_id > 0
-
-    @pytest.mark.asyncio
-    async def test_alerts_screen_lists_and_acknowledges(self, app: CertmgrApp,
-                                                        seeded: Store) -> None:
-        seed_alert(seeded, "radio@imagerie-nantes.mssante.fr", threshold=14)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(app, pilot)
-            assert "1 to acknowledge" in screen_text(app)  # the dashboard
-            await pilot.press("a")
-            await settle(app, pilot)
-            screen = app.screen
-            assert isinstance(screen, AlertsScreen)
-            text = screen_text(app)
-            assert "1 pending" in text
-            assert "EXPIRY_THRESHOLD 14 d" in text
-            await pilot.press("p")
-            assert len(screen.shown) == 1
-            await pilot.press("k")
-            await pilot.pause()
-            assert isinstance(app.screen, ConfirmScreen)
-            await pilot.press("y")
-            await settle(app, pilot)
-            assert "1 acknowledged" in screen_text(app)
-        assert _acknowledged(seeded) == [(AT, ACTOR)]
 
     @pytest.mark.asyncio
     async def test_run_a_job_now(self, app: CertmgrApp, seeded: Store) -> None:
@@ -292,10 +282,21 @@ class TestErrors:
     """Service errors are one-line notifications; the console keeps running."""
 
     @pytest.mark.asyncio
-    async def test_bad_file_import(self, app: CertmgrApp, seeded: Store,
-                                   tmp_path: Path) -> None:
-        bad = tmp_path / "pas-un-certificat.pem"
-        bad.write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64 at all\n")
+    @pytest.mark.parametrize(("name", "content"), [
+        ("pas-un-certificat.pem", b"-----BEGIN CERTIFICATE-----\nnot base64 at all\n"),
+        ("vide.pem", b""),
+        ("binaire.der", bytes(range(256))),
+        ("absent.pem", None),
+        ("un-dossier", "dir"),
+    ])
+    async def test_bad_file_import(self, app: CertmgrApp, seeded: Store, tmp_path: Path,
+                                   name: str, content: bytes | str | None) -> None:
+        bad = tmp_path / name
+        if content == "dir":
+            bad.mkdir()
+        elif isinstance(content, bytes):
+            bad.write_bytes(content)
+        before = current_fingerprint(seeded, ADDRESS)
         async with app.run_test(size=SIZE) as pilot:
             await open_detail(app, pilot)
             await pilot.press("i")
@@ -308,8 +309,10 @@ class TestErrors:
             assert app.is_running
             assert isinstance(app.screen, MailboxScreen)
             (message,) = errors(app)
-            assert message.startswith(f"{bad}: rejected ")
+            assert str(bad) in message
             assert "\n" not in message
+            assert not message.startswith("internal error")
+        assert current_fingerprint(seeded, ADDRESS) == before  # nothing changed
 
     @pytest.mark.asyncio
     async def test_mark_ordered_without_a_csr(self, app: CertmgrApp) -> None:
@@ -351,10 +354,10 @@ async def test_console_without_store_reports_jobs_and_alerts_empty(
     """A fresh inventory: every job listed as never run, no alert, no scheduler."""
     console = Console(settings)
     try:
-        jobs = console.job_rows(names=("scan", "heartbeat"))
+        jobs = console.job_rows(names=("scan", "heartbeat"), at=clock.now())
         assert [(j.name, j.result, j.next_run) for j in jobs] == [
             ("heartbeat", "never run", None), ("scan", "never run", None)]
-        assert console.alert_rows() == ()
+        assert console.alert_rows(at=clock.now()) == ()
         assert console.dashboard(at=clock.now()).alerts == ()
     finally:
         console.close()

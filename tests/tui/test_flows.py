@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import time
+import datetime as dt
 from pathlib import Path
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from certmgr.clock import FixedClock
 from certmgr.config import Settings
+from certmgr.services.console import Console
 from certmgr.services.mailboxes import list_mailboxes, show_mailbox
 from certmgr.store.session import Store
 from tui.app import DARK, LIGHT, CertmgrApp, make_app
@@ -19,18 +19,11 @@ from tui.screens.detail import MailboxScreen
 from tui.screens.help import HelpScreen
 from tui.screens.mailboxes import MailboxesScreen
 
-from .conftest import ACTOR, seed_bulk
-from .screen_text import screen_text
+from .conftest import ACTOR, AT, seed_bulk
+from .screen_text import screen_text, settle
 
 SIZE = (120, 36)
 
-
-async def settle(app: CertmgrApp, pilot: Pilot[None]) -> None:
-    """Let screens mount, their workers finish and the posted messages be handled."""
-    for _ in range(3):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 @pytest.mark.asyncio
@@ -42,6 +35,21 @@ async def test_dashboard_shows_counts_crls_and_last_scan(app: CertmgrApp) -> Non
         assert "Renew soon" in text
         assert "Last scan  2025-06-01 12:00 UTC" in text
         assert "Expiries per month" in text
+        assert "CRL freshness" in text
+
+
+@pytest.mark.asyncio
+async def test_dashboard_flags_a_stale_crl(seeded: Store, settings: Settings) -> None:
+    later = FixedClock(AT + dt.timedelta(days=1, hours=1))  # past the delta's nextUpdate
+    app = make_app(settings=settings, clock=later, console=Console(settings))
+    async with app.run_test(size=(120, 90)) as pilot:  # tall enough for every CRL
+        await settle(app, pilot)
+        text = screen_text(app)
+    crls = Console(settings).crl_rows(at=later.now())
+    assert [c.delta for c in crls if not c.fresh] == [True]
+    assert "Δ AC IGC-SANTE ELEMENTAIRE ORGANISATIONS" in text
+    assert "STALE since 2025-06-02 12:00 UTC (1 h ago)" in text
+    assert text.count("fresh, next") == len(crls) - 1  # one line per CRL, per issuer
 
 
 @pytest.mark.asyncio
@@ -141,6 +149,7 @@ async def test_theme_toggle_help_and_navigation(app: CertmgrApp) -> None:
         await pilot.press("ctrl+t")
         assert app.theme == LIGHT
         await pilot.press("question_mark")
+        await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         assert "Quick filter" in screen_text(app)
         await pilot.press("escape", "t")
@@ -150,21 +159,9 @@ async def test_theme_toggle_help_and_navigation(app: CertmgrApp) -> None:
         await settle(app, pilot)
         assert "mailbox.add" in screen_text(app)
         await pilot.press("slash", *"scan")
+        await pilot.pause()
         assert app.screen.query_one(DataTable).row_count == 1
         assert isinstance(app.screen.query_one(Input), Input)
-
-
-@pytest.mark.asyncio
-async def test_command_palette_lists_the_console_actions(app: CertmgrApp) -> None:
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
-        titles = [c.title for c in app.get_system_commands(app.screen)]
-        assert "Go to the mailboxes" in titles
-        assert "Toggle light/dark theme" in titles
-        app.open_mailbox("dpi@clinique-bellevue.mssante.fr")
-        await settle(app, pilot)
-        titles = [c.title for c in app.get_system_commands(app.screen)]
-        assert "Generate a CSR (dpi@clinique-bellevue.mssante.fr)" in titles
 
 
 @pytest.mark.slow
@@ -176,20 +173,13 @@ async def test_ten_thousand_mailboxes_load_and_filter(store: Store, settings: Se
     app = make_app(settings=settings, clock=clock)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        start = time.perf_counter()
         await pilot.press("m")
         await settle(app, pilot)
         screen = app.screen
         assert isinstance(screen, MailboxesScreen)
         assert len(screen.rows) == 10_000
-        load = time.perf_counter() - start
-        await pilot.press("slash")
-        start = time.perf_counter()
-        for key in "bal0012":
-            await pilot.press(key)
-        per_key = (time.perf_counter() - start) / 7
+        await pilot.press("slash", *"bal0012")
         assert {r.address[:7] for r in screen.shown} == {"bal0012"}
         assert len(screen.shown) == 10
         assert "10 of 10000 mailboxes" in screen_text(app)
-    assert load < 5.0  # generous here; bench/tui_bench.py measures against 1.5 s
-    assert per_key < 0.5
+        # Speed is measured against its budget in bench/tui_bench.py, not here.

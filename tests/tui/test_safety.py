@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from sqlmodel import col, select
-from textual.pilot import Pilot
 
 from certmgr.pki.facts import certificate_facts
 from certmgr.services.console_queries import terminal_safe
@@ -24,7 +23,7 @@ from certmgr.store.session import Store
 from tui.app import CertmgrApp
 
 from .conftest import ACTOR, AT
-from .screen_text import screen_text
+from .screen_text import screen_text, settle
 
 SIZE = (120, 36)
 RLO, ESC = "\u202e", "\x1b"
@@ -60,12 +59,6 @@ def seed_hostile(store: Store) -> None:
         session.add(Binding(mailbox_id=mailbox_id, certificate_id=row.id,
                             role=BindingRole.CURRENT, bound_at=AT))
 
-
-async def settle(app: CertmgrApp, pilot: Pilot[None]) -> None:
-    for _ in range(3):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def assert_safe(text: str) -> None:

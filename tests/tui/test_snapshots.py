@@ -5,34 +5,31 @@ Regenerate with CERTMGR_UPDATE_SNAPSHOTS=1 after a deliberate change, and review
 
 from __future__ import annotations
 
-import pytest
-from textual.pilot import Pilot
+import datetime as dt
 
+import pytest
+
+from certmgr.config import Settings
+from certmgr.jobs import run_job
 from certmgr.store.session import Store
 from tui.app import CertmgrApp
 
-from .conftest import seed_alert
-from .screen_text import check_snapshot, screen_text
+from .conftest import ACTOR, AT
+from .screen_text import check_snapshot, screen_text, settle
 
 SIZES = [(80, 24), (120, 36)]
 
-
-async def _settle(app: CertmgrApp, pilot: Pilot[None]) -> None:
-    for _ in range(3):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def _snap(app: CertmgrApp, size: tuple[int, int], name: str, *keys: str,
                 mailbox: str | None = None) -> None:
     async with app.run_test(size=size) as pilot:
-        await _settle(app, pilot)
+        await settle(app, pilot)
         if mailbox is not None:
             app.open_mailbox(mailbox)
         for key in keys:
             await pilot.press(key)
-        await _settle(app, pilot)
+        await settle(app, pilot)
         check_snapshot(f"{name}-{size[0]}x{size[1]}", screen_text(app))
 
 
@@ -84,15 +81,40 @@ class TestTrustAndHelp:
 
 
 class TestAlertsAndJobs:
-    """Alerts told and waiting (one pending); jobs never run, no scheduler."""
+    """Alerts sent two days ago (one acknowledged and snoozed) and the thresholds crossed
+    since (pending); jobs never run, planned from the configuration."""
 
     @pytest.mark.asyncio
     @pytest.mark.parametrize("size", SIZES)
-    async def test_alerts(self, app: CertmgrApp, seeded: Store, size: tuple[int, int]) -> None:
-        seed_alert(seeded, "radio@imagerie-nantes.mssante.fr", threshold=14)
+    async def test_alerts(self, app: CertmgrApp, seeded: Store, settings: Settings,
+                          size: tuple[int, int]) -> None:
+        settings.extra["admins"] = ["ops@example.org"]
+        run_job("alerts", settings, now=AT - dt.timedelta(days=2))
+        pharma = next(r for r in app.inventory.alert_rows(at=AT)
+                      if r.mailbox == "pharma@chu-exemple.mssante.fr")
+        assert pharma.id is not None
+        app.inventory.acknowledge_alert(alert_id=pharma.id, at=AT, actor=ACTOR,
+                                        until=dt.datetime(2025, 6, 8, tzinfo=dt.UTC))
         await _snap(app, size, "alerts", "a")
 
     @pytest.mark.asyncio
     @pytest.mark.parametrize("size", SIZES)
     async def test_jobs(self, app: CertmgrApp, size: tuple[int, int]) -> None:
         await _snap(app, size, "jobs", "j")
+
+
+class TestAuditAndSnooze:
+    """The audit log; the snooze form over the alerts."""
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize("size", SIZES)
+    async def test_audit(self, app: CertmgrApp, size: tuple[int, int]) -> None:
+        await _snap(app, size, "audit", "l")
+
+    @pytest.mark.asyncio
+    @pytest.mark.parametrize("size", SIZES)
+    async def test_snooze_form(self, app: CertmgrApp, settings: Settings,
+                               size: tuple[int, int]) -> None:
+        settings.extra["admins"] = ["ops@example.org"]
+        run_job("alerts", settings, now=AT)
+        await _snap(app, size, "snooze-form", "a", "z")

@@ -14,16 +14,10 @@ from tui.screens.detail import MailboxScreen
 from tui.screens.mailboxes import MailboxesScreen
 
 from .conftest import seed_bulk
-from .screen_text import screen_text
+from .screen_text import screen_text, settle
 
 SIZE = (120, 36)
 
-
-async def settle(app: CertmgrApp, pilot: Pilot[None]) -> None:
-    for _ in range(3):
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def mailboxes(app: CertmgrApp, pilot: Pilot[None]) -> MailboxesScreen:

@@ -71,5 +71,15 @@ class ConsoleScreen(Screen[None]):
     def refresh_data(self) -> None:
         """Reload what the screen shows (override)."""
 
+    _resume_queued = False
+
     def on_screen_resume(self) -> None:
+        # Textual posts ScreenResume twice when a mode's screen is first shown (once when
+        # the mode starts, once when it is switched to): both are queued, read once.
+        if not self._resume_queued:
+            self._resume_queued = True
+            self.call_later(self._resumed)
+
+    def _resumed(self) -> None:
+        self._resume_queued = False
         self.refresh_data()

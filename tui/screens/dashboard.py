@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Header, Static
 
@@ -15,8 +16,11 @@ from tui.presenters import (
     alert_text,
     crl_freshness_text,
     days_left_text,
+    job_label,
     job_style,
     month_columns,
+    next_jobs,
+    relative_text,
     status_label,
     status_style,
     when_text,
@@ -64,22 +68,28 @@ def render_crls(board: Dashboard) -> Text:
     return text
 
 
-def render_activity(board: Dashboard) -> Text:
+def render_activity(board: Dashboard, *, lines: int = 5) -> Text:
+    """Last scan, the next `lines` job runs and the `lines` soonest expiries."""
     text = Text()
     text.append("Last scan  ", style="bold")
     text.append(when_text(board.last_scan, at=board.at) + "\n",
                 style="" if board.last_scan else "yellow")
-    text.append("Jobs\n", style="bold")
-    known = [job for job in board.jobs if job.next_run or job.last_started]
-    for job in known[:6]:
-        text.append(f" {job.name:<16}", style="bold")
-        text.append(f"next {when_text(job.next_run, at=board.at) if job.next_run else '-'}",
-                    style="" if job.next_run else "dim")
-        text.append(f" · {job.result}\n", style=job_style(job))
-    if not known:
-        text.append(" no job has run (certmgr serve, or certmgr scan by hand)\n", style="dim")
+    coming = next_jobs(board.jobs, limit=lines)
+    text.append("Next jobs", style="bold")
+    if any(job.planned for job in coming):
+        text.append("  planned from the configuration", style="dim")
+    text.append("\n")
+    for job in coming:
+        assert job.next_run is not None
+        text.append(f" {job_label(job.name):<16.16} ", style="bold")
+        text.append(f"{job.next_run:%H:%M} {relative_text(job.next_run, at=board.at):<9}")
+        text.append(f" {job.result}\n", style=job_style(job))
+    if board.schedule_error:
+        text.append(f" {board.schedule_error}\n", style="bold red")
+    elif not coming:
+        text.append(" nothing scheduled\n", style="dim")
     text.append("\nSoonest expiries\n", style="bold")
-    for e in board.next_expiries[:5]:
+    for e in board.next_expiries[:lines]:
         text.append(f" {days_left_text(e.days_left):>8}  ", style=status_style(e.status))
         text.append(f"{e.address}\n")
     if not board.next_expiries:
@@ -101,7 +111,8 @@ def render_alerts(board: Dashboard, *, limit: int = 8) -> Text:
 class DashboardScreen(ConsoleScreen):
     """Home screen."""
 
-    BINDINGS = [("r", "refresh", "Refresh")]  # noqa: RUF012 - Textual's declaration style
+    BINDINGS = [  # noqa: RUF012 - Textual's declaration style
+        Binding("r", "refresh", "Refresh", tooltip="Reload the dashboard")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -141,12 +152,17 @@ class DashboardScreen(ConsoleScreen):
         self._board = message.value
         self._render_board()
 
+    def on_resize(self) -> None:
+        self._render_board()
+
     def _render_board(self) -> None:
         board = self._board
         if board is None:
             return
         self.query_one("#counts", Static).update(render_counts(board))
-        self.query_one("#activity", Static).update(render_activity(board))
+        # 80x24 keeps the chart in view; taller terminals show more of what is coming.
+        self.query_one("#activity", Static).update(render_activity(
+            board, lines=5 if self.size.height >= 30 else 3))
         self.query_one("#expiries", Static).update(render_expiries(board))
         self.query_one("#crls", Static).update(render_crls(board))
         self.query_one("#alerts", Static).update(render_alerts(board))

@@ -1,5 +1,5 @@
 """One mailbox: certificate facts and last endpoint probe, the validated chain as a tree,
-findings, renewal state and history, pending alerts, and the actions on it (CSR,
+findings, renewal state and history, alerts to acknowledge, and the actions on it (CSR,
 ordered, import, export, acknowledge, archive)."""
 
 from __future__ import annotations
@@ -48,19 +48,26 @@ class MailboxScreen(ConsoleScreen):
 
     BINDINGS = [  # noqa: RUF012 - Textual's declaration style
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("g", "csr", "Generate CSR"),
-        Binding("o", "ordered", "Mark ordered"),
-        Binding("i", "import_cert", "Import issued"),
-        Binding("e", "export", "Export"),
-        Binding("k", "acknowledge", "Ack alert"),
-        Binding("x", "archive", "Archive"),
-        Binding("r", "refresh", "Refresh", show=False),
+        Binding("g", "csr", "Generate CSR", tooltip="Generate a key and CSR"),
+        Binding("o", "ordered", "Mark ordered",
+                tooltip="Mark the certificate as ordered on the ANS portal"),
+        Binding("i", "import_cert", "Import issued",
+                tooltip="Import the certificate ANS issued (file picker)"),
+        Binding("e", "export", "Export", tooltip="Export certificate, chain and key (PKCS#12)"),
+        Binding("k", "acknowledge", "Ack alert", tooltip="Acknowledge its alerts"),
+        Binding("x", "archive", "Archive", tooltip="Archive this mailbox"),
+        Binding("r", "refresh", "Refresh", show=False, tooltip="Reload the mailbox"),
     ]
 
     def __init__(self, address: str) -> None:
         super().__init__()
         self.address = address
         self.view: MailboxView | None = None
+
+    @property
+    def palette_context(self) -> str:
+        """What the palette's entries of this screen act on."""
+        return self.address
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -177,7 +184,9 @@ class MailboxScreen(ConsoleScreen):
         return text
 
     # ------------------------------------------------------------------ actions
-    def _after(self, what: str, call: Any, done: str) -> None:
+    def _after(self, what: str, call: Any, done: str, *, unmatched: str = "") -> None:
+        """Run `call` in a worker; notify `done` (or `unmatched` when an import bound no
+        certificate to this mailbox)."""
         app = self.console_app
 
         def run() -> Any:
@@ -185,7 +194,12 @@ class MailboxScreen(ConsoleScreen):
             app.generation += 1
             return value
 
-        self.act(what, run, done=lambda value: outcome_text(value, default=done))
+        def text(value: Any) -> str:
+            if unmatched and not getattr(value, "matches", True):
+                return unmatched
+            return outcome_text(value, default=done)
+
+        self.act(what, run, done=text)
 
     def action_csr(self) -> None:
         def with_request(request: CsrRequest | None) -> None:
@@ -211,7 +225,8 @@ class MailboxScreen(ConsoleScreen):
             app = self.console_app
             self._after("import", lambda: app.inventory.import_issued(
                 address=self.address, path=path, at=app.now(), actor=app.actor),
-                f"Imported {path.name}")
+                f"Imported {path.name}", unmatched=f"Read {path.name}: no certificate in it "
+                f"is for {self.address}")
 
         self.app.push_screen(FilePicker(self.console_app.browse_root,
                                         title="The certificate ANS issued"), picked)

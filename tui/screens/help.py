@@ -16,22 +16,30 @@ HELP_KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                     ("a", "Alerts"), ("j", "Jobs"), ("l", "Audit log"),
                     ("ctrl+p", "Command palette (every action)"),
                     ("ctrl+t", "Light / dark theme"), ("?", "This help"), ("q", "Quit"))),
-    ("Mailboxes", (("/", "Filter as you type (Esc: back to the table)"),
+    ("Dashboard", (("r", "Refresh"),)),
+    ("Mailboxes", (("/", "Filter as you type"),
                    ("1-7", ("Quick filter: OK, Renew soon, Critical, Expired, Revoked, "
                            "Invalid, No certificate (toggle)")),
                    ("0", "All statuses"), ("s", "Next sort column (or click a header)"),
-                   ("Enter", "Open the mailbox"), ("r", "Reload"))),
+                   ("Enter", "Open the mailbox"), ("r", "Reload"),
+                   ("Esc", "Back to the table (from the filter)"))),
     ("Mailbox", (("g", "Generate a key and CSR"), ("o", "Mark the certificate as ordered"),
                  ("i", "Import the issued certificate (file picker)"),
                  ("e", "Export (asks to confirm, then a passphrase)"),
                  ("k", "Acknowledge its alerts (asks to confirm)"),
-                 ("x", "Archive (asks to confirm)"), ("Esc", "Back"))),
+                 ("x", "Archive (asks to confirm)"), ("r", "Reload"), ("Esc", "Back"))),
+    ("Trust & CRLs", (("r", "Refresh"),)),
     ("Alerts", (("k / Enter", "Acknowledge the selected alert (asks to confirm)"),
-                ("p", "Pending only / all"), ("r", "Refresh"))),
+                ("z", "Acknowledge and snooze until a date (a form)"),
+                ("f", "Show all / pending / sent / failed / acknowledged"),
+                ("r", "Refresh"))),
     ("Jobs", (("n / Enter", "Run the selected job now"), ("r", "Refresh"))),
+    ("Audit log", (("/", "Filter as you type"), ("Esc", "Back to the table (from the filter)"),
+                   ("r", "Refresh"))),
     ("Tables", (("↑ ↓ PgUp PgDn", "Move"), ("Home / End", "First / last row"),
                 ("click", "Select (double click: open); on a header: sort"))),
 )
+"""Every key, by screen (`tests/tui/test_keys.py` checks that no binding is missing)."""
 
 
 class HelpScreen(ModalScreen[None]):

@@ -51,13 +51,16 @@ class MailboxesScreen(ConsoleScreen):
     """The mailbox list; Enter opens a mailbox."""
 
     BINDINGS = [  # noqa: RUF012 - Textual's declaration style
-        Binding("slash", "focus_filter", "Filter"),
-        Binding("escape", "leave_filter", "Back to table", show=False),
-        *(Binding(k, f"quick('{s}')", f"{status_label(s)}", show=False)
+        Binding("slash", "focus_filter", "Filter", tooltip="Filter the mailboxes as you type"),
+        Binding("escape", "leave_filter", "Back to table", show=False,
+                tooltip="Leave the filter for the table"),
+        *(Binding(k, f"quick('{s}')", f"{status_label(s)}", show=False,
+                  tooltip=f"Filter: {status_label(s)} (toggle)")
           for k, s in FILTER_KEYS.items()),
-        Binding("0", "quick('')", "All statuses", show=False),
-        Binding("s", "cycle_sort", "Sort"),
-        Binding("r", "reload", "Reload"),
+        Binding("0", "quick('')", "All statuses", show=False,
+                tooltip="Filter: all statuses"),
+        Binding("s", "cycle_sort", "Sort", tooltip="Sort by the next column"),
+        Binding("r", "reload", "Reload", tooltip="Reload the mailboxes"),
     ]
 
     def __init__(self) -> None:

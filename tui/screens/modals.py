@@ -1,4 +1,4 @@
-"""Modal forms: confirmation, CSR request, file picker, passphrase.
+"""Modal forms: confirmation, CSR request, file picker, passphrase, snooze date.
 
 Each returns its answer through `dismiss` (None when cancelled); none of them talks to
 the services: the screen that opened it runs the action in a worker.
@@ -6,6 +6,7 @@ the services: the screen that opened it runs the action in a worker.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +19,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Input, Label, Select, Static
 
 from certmgr.pki.csr import PROFILES
+from tui.presenters import parse_snooze, relative_text
 
 __all__ = ["ConfirmScreen", "CsrForm", "CsrRequest", "FilePicker", "PassphraseScreen",
-           "passphrase_problem"]
+           "SnoozeForm", "passphrase_problem"]
 
 KEY_SIZES = (2048, 3072, 4096)
 _CANCEL: list[BindingType] = [Binding("escape", "cancel", "Cancel")]
@@ -184,6 +186,55 @@ class PassphraseScreen(ModalScreen[str | None]):
             self.query_one("#problem", Static).update(problem)
             return
         self.dismiss(first)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SnoozeForm(ModalScreen[dt.datetime | None]):
+    """The date a snooze lasts until, checked as it is typed (ISO 8601, a date meaning
+    00:00 UTC, after `now`); the question and the Snooze button confirm the action."""
+
+    BINDINGS = _CANCEL
+    DEFAULT_DAYS = 7
+
+    def __init__(self, question: str, *, now: dt.datetime) -> None:
+        super().__init__()
+        self.question = question
+        self.now = now
+
+    def compose(self) -> ComposeResult:
+        start = (self.now + dt.timedelta(days=self.DEFAULT_DAYS)).date().isoformat()
+        with Vertical(classes="dialog"):
+            yield Static(Text(self.question), classes="question")
+            yield Input(value=start, placeholder="YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)",
+                        id="until")
+            yield Static("", id="parsed")
+            yield Static("", id="problem", classes="problem")
+            with Horizontal(classes="buttons"):
+                yield Button("Acknowledge and snooze", id="ok", variant="error")
+                yield Button("Cancel", id="cancel", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#until", Input).focus()
+        self._check()
+
+    @on(Input.Changed, "#until")
+    def _check(self) -> dt.datetime | None:
+        until, problem = parse_snooze(self.query_one("#until", Input).value, now=self.now)
+        self.query_one("#problem", Static).update(problem or "")
+        self.query_one("#parsed", Static).update(
+            "" if until is None or problem else
+            f"until {until:%Y-%m-%d %H:%M} UTC ({relative_text(until, at=self.now)})")
+        return None if problem else until
+
+    @on(Input.Submitted, "#until")
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        until = self._check()
+        if until is not None:
+            self.dismiss(until)
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
