@@ -1,4 +1,5 @@
-"""`certmgr doctor`: permissions, schema revision, trust pins, CRL freshness, clock, audit.
+"""`certmgr doctor`: permissions, schema revision, trust pins, CRL freshness, clock, audit,
+key files (every key row's file present and complete; unreferenced key files reported).
 
 One line per check, `OK|WARN|FAIL name: detail`. Exit codes: 0 no FAIL (WARNs
 allowed), 1 at least one FAIL.

@@ -5,7 +5,9 @@ Checks, in order: `permissions` (home and keys directory 0700, key files 0600 vi
 (schema at this certmgr's revision), `trust-pins` (every stored CA whose DN claims
 an ANS CA is pinned), `crl-freshness` (no current CRL past its nextUpdate),
 `clock` (now is after the release date and after the newest stored certificate's
-notBefore minus a day), `audit-chain` (the hash chain verifies). When the database
+notBefore minus a day), `audit-chain` (the hash chain verifies), `key-files` (every key
+row's file is there and complete: FAIL otherwise; WARN for key files no row refers to,
+which an interrupted `csr new` or import leaves behind, never deleted). When the database
 cannot be used, the checks that need it are reported as FAIL "skipped", and `clock`
 checks the release date only: WARN when that passes (the rest could not be checked).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +34,7 @@ from certmgr.store.audit import verify_chain
 from certmgr.store.engine import make_engine, session_factory
 from certmgr.store.keyfiles import TEMP_MARKER, check_permissions
 from certmgr.store.migrate import ensure_current
-from certmgr.store.models import CACertificate, Certificate, Crl
+from certmgr.store.models import CACertificate, Certificate, Crl, KeyRecord
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -44,6 +47,7 @@ RELEASE_DATE = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 """A clock before this instant is certainly wrong (this certmgr did not exist yet)."""
 _CLOCK_SLACK = dt.timedelta(days=1)
 _MAX_NAMED = 5  # details stay one readable line
+_MAX_KEY_BYTES = 1024 * 1024  # as certmgr.store.keyfiles reads them
 
 
 class CheckStatus(enum.StrEnum):
@@ -100,7 +104,7 @@ def run_doctor(*, settings: Settings, now: dt.datetime) -> DoctorReport:
         checks.append(Check("database", CheckStatus.OK, "schema at this certmgr's revision"))
         with session_factory(engine)() as session:
             checks += [_pins(session), _crls(session, now=now), _clock(session, now=now),
-                       _audit(session)]
+                       _audit(session), _key_files(session, settings)]
     finally:
         engine.dispose()
     return DoctorReport(tuple(checks))
@@ -111,7 +115,7 @@ def _skipped(why: str, *, now: dt.datetime) -> tuple[Check, ...]:
         return Check(name, CheckStatus.FAIL, f"skipped: {why}")
 
     return (skip("trust-pins"), skip("crl-freshness"), _clock(None, now=now),
-            skip("audit-chain"))
+            skip("audit-chain"), skip("key-files"))
 
 
 def _summary(items: list[str]) -> str:
@@ -239,6 +243,36 @@ def _audit(session: Session) -> Check:
         return Check("audit-chain", CheckStatus.OK, f"{report.count} event(s) chained")
     return Check("audit-chain", CheckStatus.FAIL,
                  f"broken at event {report.first_broken_id}: {report.reason}")
+
+
+_KEY_END = re.compile(rb"-----END [A-Z ]*PRIVATE KEY-----\s*\Z")
+
+
+def _key_files(session: Session, settings: Settings) -> Check:
+    missing: list[str] = []
+    referenced: set[Path] = set()
+    rows = list(session.scalars(select(KeyRecord).order_by(col(KeyRecord.id))))
+    for row in rows:
+        path = settings.home / row.path  # relative to the home (an absolute path stays one)
+        referenced.add(path.resolve())
+        try:
+            with path.open("rb") as handle:
+                complete = _KEY_END.search(handle.read(_MAX_KEY_BYTES)) is not None
+        except OSError as exc:
+            missing.append(f"key {row.spki_sha256[:16]}...: {path}: {exc.strerror}")
+            continue
+        if not complete:
+            missing.append(f"key {row.spki_sha256[:16]}...: {path}: not a complete PEM key")
+    if missing:
+        return Check("key-files", CheckStatus.FAIL, _summary(missing))
+    orphans = sorted(str(p) for p in settings.keys_dir.rglob("*")
+                     if p.is_file() and TEMP_MARKER not in p.name
+                     and p.resolve() not in referenced)
+    if orphans:
+        return Check("key-files", CheckStatus.WARN,
+                     f"{len(orphans)} key file(s) no key row refers to (left by an interrupted "
+                     f"`csr new` or import; never deleted by certmgr): {_summary(orphans)}")
+    return Check("key-files", CheckStatus.OK, f"{len(rows)} key row(s), each with its file")
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime:

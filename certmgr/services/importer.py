@@ -10,15 +10,23 @@ encoding (`certmgr.pki.load`) and stored in ONE transaction of its own:
   (`certmgr.services.binding`);
 - CRLs go to the CRL store (`certmgr.services.crls.store_crl`). A CRL whose issuer CA
   comes in a later file of the same run is checked again at the end of the run.
-Private keys (PKCS#12, PEM) are never stored here: the file report says "private key
-ignored". A file that cannot be read or holds nothing usable is rejected with a one-line
-reason; the other files go on. Lock conflicts and a concurrent importer inserting the same
-row are retried (the retry then sees the row as known).
+- the private key of a PKCS#12, when `keys` is given and the key belongs to one of the
+  file's certificates, is kept like a key `csr new` made (`certmgr.services.intake`:
+  file first, encrypted under the key passphrase, then its row in the file's
+  transaction, before the certificates, which then match it like any issued
+  certificate). Without `keys`, and for PEM keys, the report says "private key ignored".
+A file that cannot be read or holds nothing usable is rejected with a one-line
+reason; the other files go on. With `stop_on_wrong_passphrase`, every PKCS#12 is opened
+before anything is stored, and one the passphrase does not open raises PassphraseError
+naming it: nothing is written. Lock conflicts and a concurrent importer inserting the
+same row are retried (the retry then sees the row as known).
 
-Crash safety: a file's rows (certificates, bindings, CAs, CRLs, renewal moves, audit
-events) are one transaction, so a SIGKILL leaves all of them or none; a PKCS#12's key is
-never written (see above), so no file can be left without its row. Fault points:
-`import:before-commit`, `import:after-commit`.
+Crash safety: a file's rows (key, certificates, bindings, CAs, CRLs, renewal moves,
+audit events) are one transaction, so a SIGKILL leaves all of them or none; a PKCS#12's
+key file is written (atomically) before that transaction, so a kill leaves at worst a
+complete key file no row refers to (the next import of the file reuses it). Fault points:
+`import:p12-after-keyfile`, `import:p12-after-keyrow`, `import:before-commit`,
+`import:after-commit`.
 """
 
 from __future__ import annotations
@@ -31,12 +39,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import col, select
 
-from certmgr.errors import ConflictError, InputError, NotFoundError, StoreError
+from certmgr.errors import (
+    ConflictError,
+    InputError,
+    NotFoundError,
+    PassphraseError,
+    StoreError,
+)
 from certmgr.pki.facts import CertFacts, certificate_facts
-from certmgr.pki.load import MAX_INPUT_BYTES, Bundle, load_bundle, read_input
+from certmgr.pki.keys import spki_sha256
+from certmgr.pki.load import (
+    MAX_INPUT_BYTES,
+    Bundle,
+    BundleKind,
+    load_bundle,
+    looks_like_pkcs12,
+    read_input,
+)
 from certmgr.services.binding import (
     BindingRules,
     BindOutcome,
@@ -44,7 +67,15 @@ from certmgr.services.binding import (
     find_mailboxes,
 )
 from certmgr.services.crls import CrlOutcome, reverify, store_crl
-from certmgr.services.intake import IntakeOutcome, match_issued_certificate
+from certmgr.services.intake import (
+    HeldKey,
+    IntakeOutcome,
+    KeyIntake,
+    known_key,
+    match_issued_certificate,
+    record_key,
+    write_key_file,
+)
 from certmgr.services.trust import CaOutcome, store_ca
 from certmgr.store.audit import append_event
 from certmgr.store.engine import is_retryable
@@ -55,15 +86,17 @@ from certmgr.store.rows import certificate_row
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from certmgr.pki.load import LoadedCertificate
+    from certmgr.pki.load import LoadedCertificate, LoadedKey
     from certmgr.store.session import Store
 
 __all__ = [
     "ALL_KINDS",
     "FileReport",
     "ImportReport",
+    "KeyOutcome",
     "LeafOutcome",
     "collect_files",
+    "has_pkcs12",
     "import_paths",
 ]
 
@@ -88,7 +121,20 @@ class LeafOutcome:
                 "key": None if self.match is None else self.match.to_json()}
 
 
-Item = LeafOutcome | CaOutcome | CrlOutcome
+@dataclass(frozen=True, slots=True)
+class KeyOutcome:
+    """The private key of a PKCS#12 kept here: `added` (new row) or `known`."""
+
+    spki_sha256: str
+    path: str
+    status: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "private-key", "spki_sha256": self.spki_sha256, "path": self.path,
+                "status": self.status}
+
+
+Item = LeafOutcome | CaOutcome | CrlOutcome | KeyOutcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +175,8 @@ class FileReport:
         if self.rejected:
             return "rejected"
         changed = any(self.added().values()) or self.bound or any(
-            i.status == "verified" for i in self.items)
+            i.status == "verified" or (isinstance(i, KeyOutcome) and i.status == "added")
+            for i in self.items)
         return "added" if changed else "known"
 
     def to_json(self) -> dict[str, Any]:
@@ -196,6 +243,21 @@ def collect_files(paths: Sequence[Path]) -> list[tuple[Path, str | None]]:
     return out
 
 
+def _sniff_pkcs12(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return looks_like_pkcs12(handle.read(16))
+    except OSError:
+        return False  # the import reports it
+
+
+def has_pkcs12(paths: Sequence[Path]) -> bool:
+    """True when a PKCS#12 is among the files under `paths` (from their first bytes): the
+    CLI asks for a passphrase only then."""
+    return any(refusal is None and _sniff_pkcs12(path)
+               for path, refusal in collect_files(paths))
+
+
 # ---------------------------------------------------------------------------- store
 @dataclass(slots=True)
 class _Run:
@@ -205,8 +267,25 @@ class _Run:
     passphrase: bytes | None
     rules: BindingRules
     mailbox: str | None
+    keys: KeyIntake | None = None
     cas_added: int = 0
     unverified: dict[str, int] = field(default_factory=dict)  # CRL fingerprint -> file index
+    opened: dict[Path, Bundle] = field(default_factory=dict)  # PKCS#12 opened up front
+
+
+def _open_pkcs12(files: list[tuple[Path, str | None]], run: _Run) -> None:
+    """Open every PKCS#12 among `files` before anything is stored (kept in `run.opened`);
+    PassphraseError naming the first one the passphrase does not open."""
+    for path, refusal in files:
+        if refusal is not None or not _sniff_pkcs12(path):
+            continue
+        try:
+            run.opened[path] = load_bundle(read_input(path), source=str(path),
+                                           passphrase=run.passphrase)
+        except PassphraseError:
+            raise
+        except InputError:
+            continue  # damaged: the import rejects it with the same reason
 
 
 def _store_leaf(session: Session, item: LoadedCertificate, facts: CertFacts, *, source: str,
@@ -251,10 +330,37 @@ def _apply(session: Session, bundle: Bundle, *, run: _Run) -> list[Item]:
     return items
 
 
+def _key_to_keep(bundle: Bundle, run: _Run) -> tuple[LoadedKey | None, str | None]:
+    """The PKCS#12 key to keep here, or None and why it is ignored (None: no key)."""
+    if not bundle.keys:
+        return None, None
+    if run.keys is None or "leaf" not in run.accept or bundle.kind is not BundleKind.PKCS12:
+        return None, "private key ignored"
+    (loaded,) = bundle.keys  # a PKCS#12 holds at most one key (cryptography's loader)
+    if not isinstance(loaded.key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        return None, f"private key ignored: {type(loaded.key).__name__} is not supported"
+    spki = spki_sha256(loaded.key.public_key())
+    if all(spki_sha256(c.certificate.public_key()) != spki for c in bundle.certificates):
+        return None, "private key ignored: it belongs to no certificate of the file"
+    return loaded, None
+
+
+def _hold_key(store: Store, loaded: LoadedKey, *, run: _Run) -> HeldKey:
+    """Step 1 of keeping a PKCS#12 key: its file, durable, before the transaction."""
+    assert run.keys is not None
+    with store.sessions() as session:
+        known = known_key(session, spki_sha256(loaded.key.public_key()))
+    return write_key_file(run.keys, loaded, known=known)
+
+
+def _key_note(outcome: KeyOutcome) -> str:
+    if outcome.status == "added":
+        return f"private key stored in {outcome.path}"
+    return "private key already held here"
+
+
 def _notes(bundle: Bundle, accept: frozenset[str]) -> list[str]:
     notes: list[str] = []
-    if bundle.keys:
-        notes.append("private key ignored")
     if bundle.csrs:
         notes.append("certificate request ignored")
     if bundle.certificates and not accept & {"ca", "leaf"}:
@@ -269,19 +375,31 @@ def _import_file(store: Store, path: Path, refusal: str | None, *, run: _Run) ->
     if refusal is not None:
         return FileReport(source, error=f"{source}: {refusal}")
     try:
-        bundle = load_bundle(read_input(path), source=source, passphrase=run.passphrase)
+        bundle = run.opened.pop(path, None) or load_bundle(read_input(path), source=source,
+                                                          passphrase=run.passphrase)
     except InputError as exc:
         return FileReport(source, error=str(exc))
-    notes = tuple(_notes(bundle, run.accept))
+    key, ignored = _key_to_keep(bundle, run)
+    notes = tuple(_notes(bundle, run.accept)) + ((ignored,) if ignored else ())
     wanted = (bundle.certificates if run.accept & {"ca", "leaf"} else ()) + (
         bundle.crls if "crl" in run.accept else ())
     if not wanted:
         what = "CRL" if run.accept == {"crl"} else "certificate or CRL"
         return FileReport(source, notes=notes, error=f"{source}: holds no {what}")
+    try:
+        held = None if key is None else _hold_key(store, key, run=run)
+    except (InputError, StoreError) as exc:  # no key file: nothing of the file is stored
+        return FileReport(source, notes=notes, error=f"{source}: private key not kept: {exc}")
     for attempt in range(_ATTEMPTS):
         try:
             with store.transaction() as session:
-                items = _apply(session, bundle, run=run)
+                items: list[Item] = []
+                if held is not None:  # first: the file's certificates match the key
+                    added = record_key(session, held, at=run.at, actor=run.actor,
+                                       source=source)
+                    items.append(KeyOutcome(held.spki_sha256, held.path,
+                                            "added" if added else "known"))
+                items += _apply(session, bundle, run=run)
                 fault("import:before-commit")  # every row of the file flushed, none committed
             fault("import:after-commit")
             break
@@ -293,6 +411,7 @@ def _import_file(store: Store, path: Path, refusal: str | None, *, run: _Run) ->
                 raise
     # "no private key here" stays in each item's `key` (JSON): a plain inventory import
     # of other people's certificates is the common case and should not be noisy.
+    notes += tuple(_key_note(i) for i in items if isinstance(i, KeyOutcome))
     notes += tuple(i.match.note for i in items if isinstance(i, LeafOutcome) and i.match
                    and i.match.status != "no-key")
     return FileReport(source, tuple(items), notes)
@@ -326,18 +445,24 @@ def _reverify(store: Store, reports: list[FileReport], run: _Run) -> None:
 def import_paths(*, store: Store, paths: Sequence[Path], at: dt.datetime, actor: str,
                  mailbox: str | None = None, passphrase: bytes | None = None,
                  rules: BindingRules | None = None, accept: frozenset[str] = ALL_KINDS,
-                 progress: Progress | None = None) -> ImportReport:
+                 progress: Progress | None = None, keys: KeyIntake | None = None,
+                 stop_on_wrong_passphrase: bool = False) -> ImportReport:
     """Import every file under `paths` (see the module docstring); `accept` narrows the
     kinds stored ("leaf", "ca", "crl"; `trust import` passes {"ca"}, `crl import` {"crl"}).
+    `passphrase` opens PKCS#12 files; `keys` keeps their private keys.
 
-    Raises NotFoundError / ConflictError for an unknown or archived `mailbox` (before
-    anything is imported), StoreError when the database fails; file problems are values.
+    Raises NotFoundError / ConflictError for an unknown or archived `mailbox` and, with
+    `stop_on_wrong_passphrase`, PassphraseError for a PKCS#12 `passphrase` does not open
+    (both before anything is imported), StoreError when the database fails; file
+    problems are values.
     """
     run = _Run(at=at, actor=actor, accept=accept, passphrase=passphrase,
-               rules=rules or BindingRules(), mailbox=None)
+               rules=rules or BindingRules(), mailbox=None, keys=keys)
     if mailbox is not None:
         run.mailbox = _mailbox_address(store, mailbox)
     files = collect_files(paths)
+    if stop_on_wrong_passphrase:
+        _open_pkcs12(files, run)
     reports: list[FileReport] = []
     for done, (path, refusal) in enumerate(files, start=1):
         try:

@@ -109,6 +109,8 @@ class IntakeOutcome:
     def note(self) -> str:
         if self.status == "no-key":
             return NO_KEY
+        if self.renewal_id is None:  # key-only: our key, never used by a renewal
+            return "our private key, no renewal waiting for it"
         text = f"renewal #{self.renewal_id} of {self.address}: {self.status}"
         return f"{text} ({self.reason})" if self.reason else text
 
@@ -249,21 +251,60 @@ def _validate(session: Session, mailbox: Mailbox, cert: Certificate, *,
     return "; ".join(f.message for f in result.findings) or "invalid"
 
 
+def _current_binding(session: Session, mailbox: Mailbox) -> Binding | None:
+    return session.scalars(select(Binding).where(
+        col(Binding.mailbox_id) == mailbox.id, col(Binding.role) == str(BindingRole.CURRENT),
+    )).first()
+
+
+def _promote_next(session: Session, *, mailbox: Mailbox, cert: Certificate,
+                  current: Binding | None, at: dt.datetime, actor: str, source: str) -> None:
+    """`cert`, bound NEXT when it was imported before its notBefore and now validated at
+    `at`, becomes CURRENT; the current one PREVIOUS (`binding.promoted`). Binding an
+    already bound pair changes nothing (`bind_certificate`), so without this an ISSUED
+    renewal whose certificate came early would never become ACTIVE."""
+    mine = session.scalars(select(Binding).where(
+        col(Binding.mailbox_id) == mailbox.id, col(Binding.certificate_id) == cert.id,
+        col(Binding.role) == str(BindingRole.NEXT), col(Binding.unbound_at).is_(None),
+    )).first()
+    if mine is None or not cert.not_before <= at <= cert.not_after:
+        return
+    replaced = None
+    if current is not None:
+        current.role = BindingRole.PREVIOUS
+        current.unbound_at = at
+        session.add(current)
+        session.flush()  # one CURRENT per mailbox: the old row demoted first
+        old = session.get(Certificate, current.certificate_id)
+        replaced = None if old is None else old.fingerprint_sha256
+    mine.role = BindingRole.CURRENT
+    session.add(mine)
+    session.flush()
+    append_event(session, actor=actor, action="binding.promoted", at=at,
+                 object_type="binding", object_id=mine.id,
+                 details={"mailbox": mailbox.address, "fingerprint": cert.fingerprint_sha256,
+                          "role": str(BindingRole.CURRENT), "replaced": replaced,
+                          "source": source})
+
+
 def try_activate(session: Session, *, renewal: Renewal, mailbox: Mailbox, cert: Certificate,
                  at: dt.datetime, actor: str) -> IntakeOutcome:
     """ISSUED -> ACTIVE when `cert` validates at `at` and becomes the CURRENT binding (the
-    old one PREVIOUS); otherwise the renewal stays ISSUED and the outcome says why."""
+    old one PREVIOUS; a NEXT binding of `cert` is promoted); otherwise the renewal stays
+    ISSUED and the outcome says why."""
     problem = _validate(session, mailbox, cert, at=at)
     if problem is not None:
         return IntakeOutcome("issued", renewal.id, mailbox.address, f"not valid: {problem}")
     bind_certificate(session, mailbox=mailbox, certificate=cert, at=at, actor=actor,
                      source=f"renewal #{renewal.id}")
+    current = _current_binding(session, mailbox)
+    if current is None or current.certificate_id != cert.id:
+        _promote_next(session, mailbox=mailbox, cert=cert, current=current, at=at,
+                      actor=actor, source=f"renewal #{renewal.id}")
+        current = _current_binding(session, mailbox)
     # Crash tests: bound CURRENT, renewal not yet ACTIVE. Both are in the caller's one
     # transaction, so a kill here leaves neither.
     fault("renewal:after-bind")
-    current = session.scalars(select(Binding).where(
-        col(Binding.mailbox_id) == mailbox.id, col(Binding.role) == str(BindingRole.CURRENT),
-    )).first()
     if current is None or current.certificate_id != cert.id:
         return IntakeOutcome("issued", renewal.id, mailbox.address,
                              "not bound as current (valid later, or older than the current one)")

@@ -4,7 +4,8 @@ ECDSA signatures; run it again after changing it: `python tests/corpus/make_corp
 Each file is something a careless parser chokes on: deep nesting, lengths that claim
 gigabytes, indefinite (BER) lengths, thousands of PEM blocks, a PKCS#7 repeating one
 certificate, a PKCS#7 whose two CAs issue each other, a CRL claiming a huge entry list,
-subject fields with invalid UTF-8 and right-to-left overrides, and an empty file.
+a PKCS#12 asking for 2**31 - 1 MAC key-derivation rounds (minutes of CPU per password
+tried), subject fields with invalid UTF-8 and right-to-left overrides, and an empty file.
 certmgr must answer each with one clear line or a correct result, quickly. The whole
 corpus stays under 1 MB.
 """
@@ -14,10 +15,11 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from asn1crypto import pkcs12 as asn1_pkcs12
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
 __all__ = ["OUT", "build"]
@@ -96,6 +98,16 @@ def _crl_bomb() -> bytes:
     return der[:start - 2] + b"\x30\x84\x7f\xff\xff\xff" + der[start:]
 
 
+def _p12_rounds_bomb(cert: x509.Certificate) -> bytes:
+    """A PKCS#12 whose MAC asks for 2**31 - 1 key-derivation rounds (its MAC value is then
+    wrong too: a loader only finds out after deriving them all)."""
+    blob = pkcs12.serialize_key_and_certificates(
+        b"corpus", _KEY, cert, None, serialization.BestAvailableEncryption(b"corpus"))
+    pfx = asn1_pkcs12.Pfx.load(blob)
+    pfx["mac_data"]["iterations"] = 2**31 - 1
+    return bytes(pfx.dump(force=True))
+
+
 def build(out: Path = OUT) -> dict[str, bytes]:
     """Write every corpus file into `out` and return {name: bytes}."""
     cert = _cert("corpus \u202egnp.exe")
@@ -116,6 +128,7 @@ def build(out: Path = OUT) -> dict[str, bytes]:
         "p7b-issuer-cycle.p7b": pkcs7.serialize_certificates(
             _issuer_cycle(), serialization.Encoding.DER),
         "crl-bomb-entry-count.crl": _crl_bomb(),
+        "p12-mac-rounds-2g.p12": _p12_rounds_bomb(cert),
         "rtl-subject.pem": cert.public_bytes(serialization.Encoding.PEM),
         "non-utf8-subject.der": non_utf8,
         "truncated-cert.der": cert_der[: len(cert_der) // 2],

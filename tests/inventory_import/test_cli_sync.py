@@ -67,7 +67,11 @@ def test_import_with_passphrase_file_and_mailbox(cli: Invoke, store: Store, pki:
               "--json")
     assert out.code == 0, out.err
     (file,) = out.json()["files"]
-    assert file["notes"] == ["private key ignored"]
+    # The PKCS#12's key is ours now: stored encrypted, owner-only, next to the others.
+    assert file["notes"][0].startswith("private key stored in keys/imported-")
+    (key_file,) = (tmp_path / "home" / "keys").glob("imported-*.key.pem")
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert b"ENCRYPTED" in key_file.read_bytes()
     assert file["bound"][0]["mailbox"] == "app@ch.mssante.fr"
     assert file["bound"][0]["role"] == "current"
     assert cli("import", p12, "--passphrase-file", secret, "--mailbox", "x@y.fr").code == 2

@@ -1,6 +1,6 @@
-"""SIGKILL of real `python -m certmgr` processes inside multi-step writes (CERTMGR_FAULT
-points, and one kill after a random delay); then the store invariants, and a re-run that
-finishes the work."""
+"""SIGKILL of real `python -m certmgr` processes inside multi-step writes (every
+CERTMGR_FAULT point, and one kill after a random delay); then the store invariants, and a
+re-run that finishes the work."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import datetime as dt
 import hashlib
 import os
 import random
+import re
 import signal
 import subprocess
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,12 +24,22 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 from sqlmodel import col, func, select
 
+from certmgr.pki.keys import load_key, spki_sha256
 from certmgr.store.enums import BindingRole
-from certmgr.store.models import AuditEvent, Binding, Certificate, Renewal, RenewalState
+from certmgr.store.keyfiles import TEMP_MARKER
+from certmgr.store.models import (
+    AuditEvent,
+    Binding,
+    Certificate,
+    KeyRecord,
+    Renewal,
+    RenewalState,
+)
 from certmgr.store.session import Store, open_store
 
 from .conftest import (
     ADDRESS,
+    PASSPHRASE,
     argv,
     assert_consistent,
     certmgr,
@@ -52,8 +65,19 @@ def _other_csr() -> bytes:
     return csr.public_bytes(serialization.Encoding.PEM)
 
 
-def _p12(tmp_path: Path) -> tuple[Path, Path, str]:
-    """A password-protected PKCS#12 (fresh key and certificate) and its password file."""
+@dataclass(frozen=True)
+class P12:
+    """A password-protected PKCS#12 made by the test, its password file, and the
+    fingerprint of its certificate and of its key's public key."""
+
+    path: Path
+    secret: Path
+    fingerprint: str
+    spki: str
+
+
+def _p12(tmp_path: Path) -> P12:
+    """A PKCS#12 (fresh key, certificate issued by the fixture CA) and its password file."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "p12@ch-autre.mssante.fr")])
     csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
@@ -66,8 +90,8 @@ def _p12(tmp_path: Path) -> tuple[Path, Path, str]:
     secret = tmp_path / "p12-password"
     secret.write_text(P12_PASSWORD + "\n")
     secret.chmod(0o600)
-    fingerprint = cert.fingerprint(hashes.SHA256()).hex()
-    return path, secret, fingerprint
+    return P12(path, secret, cert.fingerprint(hashes.SHA256()).hex(),
+               spki_sha256(key.public_key()))
 
 
 def _store(home: Path) -> Store:
@@ -85,72 +109,163 @@ def _events(home: Path) -> int:
         return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
 
 
-class TestImportCrash:
-    """A PKCS#12 import killed inside, then after, its one transaction."""
+def _key_rows(home: Path, spki: str) -> int:
+    with _store(home) as store, store.sessions() as session:
+        return session.scalar(select(func.count()).select_from(KeyRecord).where(
+            col(KeyRecord.spki_sha256) == spki)) or 0
 
-    @pytest.mark.parametrize(("point", "stored"), [("import:before-commit", 0),
-                                                   ("import:after-commit", 1)])
-    def test_pkcs12_import(self, home: Path, tmp_path: Path, point: str, stored: int) -> None:
-        path, secret, fingerprint = _p12(tmp_path)
+
+def _key_files(home: Path) -> list[Path]:
+    """The key files (temporary files excluded) under `home/keys`."""
+    keys = home / "keys"
+    return sorted(p for p in keys.rglob("*") if p.is_file() and TEMP_MARKER not in p.name
+                  ) if keys.is_dir() else []
+
+
+class TestPkcs12ImportCrash:
+    """A PKCS#12 import killed at each step: key file (mid-write, before and after its
+    rename, durable), key row flushed, every row flushed, committed."""
+
+    @pytest.mark.parametrize(("point", "left"), [
+        ("keyfile:mid-write", "temp"), ("keyfile:before-rename", "temp"),
+        ("keyfile:after-rename", "file"), ("import:p12-after-keyfile", "file"),
+        ("import:p12-after-keyrow", "file"), ("import:before-commit", "file"),
+        ("import:after-commit", "rows")])
+    def test_pkcs12_import(self, home: Path, tmp_path: Path, point: str, left: str) -> None:
+        p12 = _p12(tmp_path)
         events = _events(home)
-        killed = certmgr(home, "import", path, "--passphrase-file", secret, fault=point)
+        args = ("import", p12.path, "--p12-password-file", p12.secret)
+        killed = certmgr(home, *args, fault=point)
         assert killed.code == KILLED, killed.err
-        assert _certificates(home, fingerprint) == stored
-        assert (_events(home) > events) == bool(stored)  # the audit event goes with its row
+        # a half-written key exists only under a temporary name, which the next start removes
+        assert bool(temp_files(home)) == (left == "temp")
+        committed = left == "rows"
+        # all of it (key row, certificate, audit events) or none of it
+        assert _certificates(home, p12.fingerprint) == int(committed)
+        assert _key_rows(home, p12.spki) == int(committed)
+        assert (_events(home) > events) == committed
+        # the key file is there, complete, from its rename on; no row ever without it
+        assert len(_key_files(home)) == (0 if left == "temp" else 1)
         assert_consistent(home)
-        again = certmgr(home, "import", path, "--passphrase-file", secret, "--json")
+        again = certmgr(home, *args, "--json")
         assert again.code == 0, again.err
-        assert again.json()["files"][0]["status"] == ("known" if stored else "added")
-        assert _certificates(home, fingerprint) == 1
-        assert [p.name for p in (home / "keys").glob("*")] == [] if (
-            home / "keys").is_dir() else True  # a PKCS#12's key is never written
+        (entry,) = again.json()["files"]
+        assert entry["status"] == ("known" if committed else "added")
+        key_item = next(i for i in entry["items"] if i["kind"] == "private-key")
+        assert key_item["status"] == ("known" if committed else "added")
+        assert _certificates(home, p12.fingerprint) == 1
+        assert _key_rows(home, p12.spki) == 1
+        (path,) = _key_files(home)  # the killed run's file was reused: no orphan
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert key_item["path"] == str(path.relative_to(home))
+        key = load_key(path.read_bytes(), passphrase=PASSPHRASE.encode())
+        assert spki_sha256(key.public_key()) == p12.spki
         assert_consistent(home)
+
+
+def _renewal_and_cert(home: Path, tmp_path: Path, *, not_before: dt.datetime
+                      ) -> tuple[Path, str]:
+    """`csr new` for ADDRESS, and the certificate "ANS" issued for it (file, fingerprint)."""
+    created = certmgr(home, "csr", "new", ADDRESS, "--json")
+    assert created.code == 0, created.err
+    pem = issue(Path(created.json()["csr_path"]).read_bytes(), not_before=not_before)
+    path = tmp_path / "issued.pem"
+    path.write_bytes(pem)
+    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    return path, hashlib.sha256(der).hexdigest()
+
+
+def _state(home: Path) -> tuple[RenewalState, str]:
+    """The renewal's state and the fingerprint of the CURRENT certificate."""
+    with _store(home) as store, store.sessions() as session:
+        renewal = session.scalars(select(Renewal)).one()
+        current = session.execute(select(Certificate.fingerprint_sha256).join(
+            Binding, col(Binding.certificate_id) == col(Certificate.id)).where(
+            col(Binding.role) == str(BindingRole.CURRENT))).scalar_one()
+    return RenewalState(renewal.state), current
+
+
+def _roles(home: Path) -> dict[str, str]:
+    with _store(home) as store, store.sessions() as session:
+        rows = session.execute(select(Certificate.fingerprint_sha256, Binding.role).join(
+            Binding, col(Binding.certificate_id) == col(Certificate.id))).all()
+    return {fingerprint: str(role) for fingerprint, role in rows}
 
 
 class TestActivationCrash:
     """The import of the certificate ANS issued, which activates our renewal."""
 
-    def _renewal_and_cert(self, home: Path, tmp_path: Path) -> tuple[Path, str]:
-        created = certmgr(home, "csr", "new", ADDRESS, "--json")
-        assert created.code == 0, created.err
-        pem = issue(Path(created.json()["csr_path"]).read_bytes(),
-                    not_before=NOW - dt.timedelta(days=1))
-        path = tmp_path / "issued.pem"
-        path.write_bytes(pem)
-        der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
-        return path, hashlib.sha256(der).hexdigest()
-
-    @staticmethod
-    def _state(home: Path) -> tuple[RenewalState, str]:
-        """The renewal's state and the fingerprint of the CURRENT certificate."""
-        with _store(home) as store, store.sessions() as session:
-            renewal = session.scalars(select(Renewal)).one()
-            current = session.execute(select(Certificate.fingerprint_sha256).join(
-                Binding, col(Binding.certificate_id) == col(Certificate.id)).where(
-                col(Binding.role) == str(BindingRole.CURRENT))).scalar_one()
-        return RenewalState(renewal.state), current
-
     @pytest.mark.parametrize("point", ["renewal:after-bind", "renewal:after-activate",
                                        "import:before-commit", "import:after-commit"])
     def test_activation(self, home: Path, tmp_path: Path, point: str) -> None:
-        path, fingerprint = self._renewal_and_cert(home, tmp_path)
-        _, old = self._state(home)
+        path, fingerprint = _renewal_and_cert(home, tmp_path,
+                                              not_before=NOW - dt.timedelta(days=1))
+        _, old = _state(home)
         killed = certmgr(home, "import", path, "--mailbox", ADDRESS, fault=point)
         assert killed.code == KILLED, killed.err
         committed = point == "import:after-commit"
         # all of it (stored, bound CURRENT, renewal ACTIVE, audited) or none of it
-        assert self._state(home) == ((RenewalState.ACTIVE, fingerprint) if committed
-                                     else (RenewalState.CSR_READY, old))
+        assert _state(home) == ((RenewalState.ACTIVE, fingerprint) if committed
+                                else (RenewalState.CSR_READY, old))
         assert _certificates(home, fingerprint) == int(committed)
         assert_consistent(home)
         again = certmgr(home, "import", path, "--mailbox", ADDRESS, "--json")
         assert again.code == 0, again.err
-        assert self._state(home) == (RenewalState.ACTIVE, fingerprint)
-        with _store(home) as store, store.sessions() as session:
-            rows = session.execute(select(Certificate.fingerprint_sha256, Binding.role).join(
-                Binding, col(Binding.certificate_id) == col(Certificate.id))).all()
-        roles: dict[str, str] = dict(rows)
-        assert roles[old] == str(BindingRole.PREVIOUS)
+        assert _state(home) == (RenewalState.ACTIVE, fingerprint)
+        assert _roles(home)[old] == str(BindingRole.PREVIOUS)
+        assert_consistent(home)
+
+
+# `activate` has no command of its own: a real process calls the service, at an instant
+# given on its command line (the subprocess is the entry point that "reads the clock").
+_ACTIVATE = """
+import datetime as dt, sys
+from certmgr.config import load_settings
+from certmgr.services.renewal import activate
+from certmgr.store.session import open_store
+with open_store(load_settings(home=sys.argv[1])) as store:
+    print(activate(store=store, address=sys.argv[2], at=dt.datetime.fromisoformat(sys.argv[3]),
+                   actor="tester").status)
+"""
+
+
+def _activate(home: Path, at: dt.datetime, *, fault: str | None = None
+              ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", _ACTIVATE, str(home), ADDRESS,
+                           at.isoformat()], capture_output=True, text=True, check=False,
+                          env=certmgr_env(fault=fault), timeout=120)
+
+
+class TestActivateCrash:
+    """`activate`: a certificate imported before its notBefore (bound NEXT, renewal
+    ISSUED) becomes CURRENT and the renewal ACTIVE once valid; killed inside its
+    transaction (nothing moved) and right after its commit (everything moved)."""
+
+    @pytest.mark.parametrize("point", ["renewal:after-bind", "renewal:after-activate",
+                                       "renewal:after-commit"])
+    def test_activate(self, home: Path, tmp_path: Path, point: str) -> None:
+        not_before = NOW + dt.timedelta(days=10)
+        path, fingerprint = _renewal_and_cert(home, tmp_path, not_before=not_before)
+        _, old = _state(home)
+        early = certmgr(home, "import", path, "--mailbox", ADDRESS)
+        assert early.code == 0, early.err
+        assert _state(home) == (RenewalState.ISSUED, old)
+        assert _roles(home)[fingerprint] == str(BindingRole.NEXT)
+        later = not_before + dt.timedelta(days=1)
+        events = _events(home)
+        killed = _activate(home, later, fault=point)
+        assert killed.returncode == KILLED, killed.stderr
+        committed = point == "renewal:after-commit"
+        assert _state(home) == ((RenewalState.ACTIVE, fingerprint) if committed
+                                else (RenewalState.ISSUED, old))
+        assert (_events(home) > events) == committed
+        assert_consistent(home)
+        if not committed:
+            again = _activate(home, later)
+            assert (again.returncode, again.stdout.strip()) == (0, "active"), again.stderr
+        assert _state(home) == (RenewalState.ACTIVE, fingerprint)
+        assert _roles(home) == {old: str(BindingRole.PREVIOUS),
+                                fingerprint: str(BindingRole.CURRENT)}
         assert_consistent(home)
 
 
@@ -245,3 +360,15 @@ def test_random_sigkill_during_import(home: Path, tmp_path: Path) -> None:
     assert again.json()["totals"]["certificates"] == len(fingerprints) - done
     assert all(_certificates(home, f) == 1 for f in fingerprints[:: len(fingerprints) // 10])
     assert_consistent(home)
+
+
+def test_every_fault_point_is_killed_here_and_documented() -> None:
+    """A new `fault("...")` in certmgr needs a crash test above and a line in the docs."""
+    root = Path(__file__).resolve().parents[2]
+    points = {m for path in (root / "certmgr").rglob("*.py")
+              for m in re.findall(r'\bfault\("([a-z0-9:-]+)"\)', path.read_text("utf-8"))}
+    assert len(points) >= 12
+    here = Path(__file__).read_text("utf-8")
+    docs = (root / "docs" / "security.md").read_text("utf-8")
+    assert sorted(p for p in points if f'"{p}"' not in here) == []
+    assert sorted(p for p in points if f"`{p}`" not in docs) == []

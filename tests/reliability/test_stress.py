@@ -1,18 +1,29 @@
 """Several real certmgr processes at once on one database, for CERTMGR_STRESS_SECONDS
-(default 60): two importers racing on the same files, `scan`, alert acknowledgements, two
-`mailbox add` racing on the same addresses, and a serve-like job loop (`jobs run`).
+(default 60): the TUI, `serve` and CLI commands used at the same time.
 
-Then: no "database is locked" (nor any traceback) in any stderr, every process exited 0
-or with its documented code, no duplicate row, counts equal to what succeeded, and the
-audit chain verifies. On SQLite always; on PostgreSQL when CERTMGR_TEST_PG_URL is set.
-Deselect locally with `-m "not stress"`.
+- `certmgr serve` (its jobs every second or two through `[schedule]`): the single leader
+  on SQLite; two of them on PostgreSQL, exactly one of which leads;
+- a TUI-like process (`console_reader.py`: every screen's data through
+  `certmgr.services.console`, and alert acknowledgements, in a loop);
+- CLI commands, each a process: two importers racing on the same files in opposite
+  orders, `scan`, `alerts ack`, two `mailbox add` racing on the same addresses, and
+  `jobs run heartbeat|alerts|scan`.
+
+Then: no "database is locked" (nor any traceback) in any stderr, no error in the
+service's log, every job run finished and succeeded, every process exited 0 (or with its
+documented code), no duplicate row, counts equal to what succeeded, and the audit chain
+verifies. On SQLite always; on PostgreSQL when CERTMGR_TEST_PG_URL is set. Deselect
+locally with `-m "not stress"`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +40,7 @@ from sqlmodel import col, func, select
 from certmgr.store.engine import make_engine
 from certmgr.store.migrate import upgrade
 from certmgr.store.models import AuditEvent, Certificate, Mailbox
-from certmgr.store.models_alerts import AlertSent
+from certmgr.store.models_alerts import AlertSent, JobRun
 from certmgr.store.session import open_store
 from certmgr.store.testing import BACKENDS, Backend, temporary_database_url
 
@@ -40,7 +51,16 @@ pytestmark = [pytest.mark.stress, pytest.mark.slow]
 
 SECONDS = float(os.environ.get("CERTMGR_STRESS_SECONDS", "60"))
 FILES = 40
-ALERTS = 5
+ALERTS = 5  # acknowledged by `alerts ack`, and as many by the console
+READER = Path(__file__).with_name("console_reader.py")
+# Jobs every second or two; the ones that reach the network never in the test's time.
+_SCHEDULE = """[schedule]
+heartbeat = "every 1 s"
+alerts = "every 2 s"
+digest = "every 5 s"
+crl_refresh = "0 3 1 1 *"
+probe_endpoints = "0 3 1 1 *"
+"""
 _BAD = ("database is locked", "Traceback", "internal error", "could not serialize",
         "deadlock")
 
@@ -70,12 +90,12 @@ def _leaves(directory: Path) -> list[tuple[Path, str]]:
 
 
 def _add_alerts(home: Path, db_url: str | None) -> list[int]:
-    """Sent alerts for the mailbox's certificate, to be acknowledged."""
+    """Sent alerts for the mailbox's certificate, to be acknowledged (2 x ALERTS)."""
     with open_store(_settings_for(home, db_url)) as store, store.transaction() as session:
         fingerprint = session.scalars(select(Certificate.fingerprint_sha256)).first()
         rows = [AlertSent(dedup_key=f"stress-{n}", recipient="ops@ch-fixture.fr", channel="log",
                           kind="expiry", mailbox=ADDRESS, certificate_fingerprint=fingerprint,
-                          threshold=30, sent_at=AT) for n in range(ALERTS)]
+                          threshold=30, sent_at=AT) for n in range(2 * ALERTS)]
         session.add_all(rows)
         session.flush()
         return [r.id for r in rows if r.id is not None]
@@ -98,6 +118,32 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[P
         yield home, db_url
 
 
+def _serve(home: Path, db_url: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as sink:
+        return subprocess.Popen(argv(home, "serve"), env=certmgr_env(db_url=db_url),
+                                stdout=sink, stderr=subprocess.STDOUT)
+
+
+def _serve_heartbeats(home: Path, db_url: str, pids: set[int]) -> set[int]:
+    """The pids among `pids` that ran a scheduled heartbeat."""
+    with open_store(_settings_for(home, db_url)) as store, store.sessions() as session:
+        runs = session.scalars(select(JobRun).where(col(JobRun.job) == "heartbeat")).all()
+    return {int(r.details.get("pid") or 0) for r in runs} & pids
+
+
+def _wait_for_leader(home: Path, db_url: str, serves: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + 120
+    while not _serve_heartbeats(home, db_url, {p.pid for p in serves}):
+        assert all(p.poll() is None for p in serves), "a serve process ended"
+        assert time.monotonic() < deadline, "no serve process ran a job in 120 s"
+        time.sleep(0.5)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=120)
+
+
 def _loop(name: str, home: Path, db_url: str, runs: list[Run], deadline: float,
           next_args: Callable[[int], tuple[str, ...] | None]) -> None:
     """Run `certmgr` with next_args(0), next_args(1)... until the deadline (or None)."""
@@ -115,8 +161,11 @@ def _loop(name: str, home: Path, db_url: str, runs: list[Run], deadline: float,
 
 def test_processes_share_one_database(database: tuple[Path, str], tmp_path: Path) -> None:
     home, db_url = database
+    home.mkdir(mode=0o700, exist_ok=True)  # on PostgreSQL nothing made it yet
+    (home / "config.toml").write_text(_SCHEDULE, encoding="utf-8")
     leaves = _leaves(tmp_path / "leaves")
-    alert_ids = _add_alerts(home, db_url)
+    sent = _add_alerts(home, db_url)
+    alert_ids, console_alerts = sent[:ALERTS], sent[ALERTS:]
     with open_store(_settings_for(home, db_url)) as store, store.sessions() as session:
         certificates_before = session.scalar(select(func.count()).select_from(Certificate))
         mailboxes_before = session.scalar(select(func.count()).select_from(Mailbox))
@@ -141,13 +190,48 @@ def test_processes_share_one_database(database: tuple[Path, str], tmp_path: Path
         "jobs": lambda n: ("jobs", "run", jobs[n % len(jobs)]),
     }
     runs: dict[str, list[Run]] = {name: [] for name in workers}
-    deadline = time.monotonic() + SECONDS
-    threads = [threading.Thread(target=_loop, args=(name, home, db_url, runs[name], deadline,
-                                                    make)) for name, make in workers.items()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    pg = not db_url.startswith("sqlite")
+    logs = [tmp_path / f"serve-{n}.log" for n in range(2 if pg else 1)]
+    serves = [_serve(home, db_url, log) for log in logs]
+    try:
+        _wait_for_leader(home, db_url, serves)
+        reader = subprocess.Popen(
+            [sys.executable, str(READER), str(home), db_url, str(SECONDS), ADDRESS,
+             *map(str, console_alerts)], env=certmgr_env(db_url=db_url),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + SECONDS
+        threads = [threading.Thread(target=_loop, args=(name, home, db_url, runs[name],
+                                                        deadline, make))
+                   for name, make in workers.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        read_out, read_err = reader.communicate(timeout=300)
+    finally:
+        codes = [_stop(proc) for proc in serves]
+
+    # the service: stopped cleanly, one leader, no error logged, every job run succeeded
+    assert codes == [0] * len(serves), [log.read_text() for log in logs]
+    for log in logs:
+        text = log.read_text()
+        assert not any(bad in text for bad in _BAD), text
+        levels = {json.loads(line)["level"] for line in text.splitlines() if line.startswith("{")}
+        assert levels <= {"info", "warning"}, text
+    assert len(_serve_heartbeats(home, db_url, {p.pid for p in serves})) == 1
+    with open_store(_settings_for(home, db_url)) as store, store.sessions() as session:
+        failed = session.scalars(select(JobRun).where(col(JobRun.ok).isnot(True))).all()
+        scheduled = session.scalar(select(func.count()).select_from(JobRun))
+    assert [(r.job, r.ok, r.error) for r in failed] == []
+    assert (scheduled or 0) > len(runs["jobs"])  # serve's runs besides the CLI's
+
+    # the TUI-like reader: every screen read, acknowledgements done, no error at all
+    assert reader.returncode == 0, read_err
+    assert not any(bad in read_err for bad in _BAD), read_err
+    console = json.loads(read_out)
+    assert console["errors"] == []
+    assert console["loops"] >= 2
+    assert console["acks"] == console["loops"]
 
     everything = [r for rs in runs.values() for r in rs]
     for run in everything:
@@ -176,7 +260,7 @@ def test_processes_share_one_database(database: tuple[Path, str], tmp_path: Path
     assert len(fingerprints) == len(set(fingerprints))
     assert len(fingerprints) == certificates_before + len(imported)
     assert {fp for path, fp in leaves if str(path) in imported} <= set(fingerprints)
-    assert acknowledged == acks
+    assert acknowledged == acks + console["acks"]
     assert imported_events == len(fingerprints)
     verified = certmgr(home, "audit", "verify", db_url=db_url)
     assert verified.code == 0, verified.out + verified.err

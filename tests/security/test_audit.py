@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from certmgr.config import load_settings
 from certmgr.services.auditlog import list_events, verify_audit
-from certmgr.store.audit import append_event
+from certmgr.store.audit import append_event, event_hash
 from certmgr.store.migrate import upgrade
 from certmgr.store.models import AuditEvent
 from certmgr.store.session import Store, open_store
@@ -89,6 +90,41 @@ def test_tampering_is_detected_and_named(home: Path, cli: Invoke, tamper: str) -
     as_json = cli("--home", home, "audit", "verify", "--json").json()
     assert as_json["ok"] is False
     assert as_json["first_broken_id"] == expected
+
+
+def test_a_forged_event_inserted_in_the_middle_is_named(home: Path, cli: Invoke) -> None:
+    """An attacker who knows the hashing (it is public) makes a self-consistent event and
+    slots it between two real ones: it cannot claim its real predecessor (`prev_hash` is
+    UNIQUE, the successor already does), and any other link is named as broken."""
+    ids = _ids(home)
+    conn = _db(home)
+    try:  # make room at ids[2], keeping the real events' order
+        conn.execute("UPDATE audit_event SET id = id + 1000 WHERE id >= ?", (ids[2],))
+    finally:
+        conn.close()
+    at = dt.datetime(2025, 6, 1, 12, 30, tzinfo=dt.UTC)
+
+    def forged(prev_hash: str) -> AuditEvent:
+        digest = event_hash(at=at, actor="mallory", action="mailbox.archive",
+                            object_type="mailbox", object_id="1", details={},
+                            prev_hash=prev_hash)
+        return AuditEvent(id=ids[2], at=at, actor="mallory", action="mailbox.archive",
+                          object_type="mailbox", object_id="1", details={},
+                          prev_hash=prev_hash, hash=digest)
+
+    conn = _db(home)
+    try:
+        real: dict[int, str] = dict(conn.execute("SELECT id, hash FROM audit_event"))
+    finally:
+        conn.close()
+    with open_store(load_settings(home=home, environ={})) as store:
+        with pytest.raises(IntegrityError), store.transaction() as tx:
+            tx.add(forged(real[ids[1]]))  # its real predecessor: the successor claims it
+        with store.transaction() as tx:
+            tx.add(forged(real[max(real)]))  # linked to the tail instead
+    done = cli("--home", home, "audit", "verify", "--json")
+    assert done.code == 1
+    assert done.json()["first_broken_id"] == ids[2]
 
 
 def test_truncation_needs_the_last_hash_kept_elsewhere(home: Path, cli: Invoke) -> None:

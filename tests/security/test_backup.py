@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,6 +87,58 @@ def test_backup_is_consistent_while_another_connection_writes(home: Path, tmp_pa
                    passphrase=PASSPHRASE.encode())
     rows = _dump(tmp_path / "r" / "certmgr.sqlite3")["mailbox"]
     assert all("uncommitted" not in row for row in rows)
+
+
+def _heartbeats(db: Path) -> int:
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM job_run WHERE job = 'heartbeat' "
+                                "AND ok = 1").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_backups_taken_while_serve_writes_restore_consistent(home: Path,
+                                                             tmp_path: Path) -> None:
+    """A real `certmgr serve` writes every second (heartbeats, alert runs); `certmgr
+    backup` processes run meanwhile; each archive restores to a sound database."""
+    (home / "config.toml").write_text('[schedule]\nheartbeat = "every 1 s"\n'
+                                      'alerts = "every 1 s"\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTMGR_")}
+    env["CERTMGR_PASSPHRASE"] = PASSPHRASE
+    base = [sys.executable, "-m", "certmgr", "--home", str(home)]
+    with (tmp_path / "serve.log").open("wb") as log:
+        serve = subprocess.Popen([*base, "serve"], env=env, stdout=log,
+                                 stderr=subprocess.STDOUT)
+    archives: list[tuple[Path, int]] = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(archives) < 3:
+            assert serve.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, "serve wrote no heartbeat"
+            seen = _heartbeats(home / "certmgr.sqlite3")
+            if seen > (archives[-1][1] if archives else 0):
+                archive = tmp_path / f"b{len(archives)}"
+                done = subprocess.run([*base, "backup", str(archive)], env=env, check=False,
+                                      capture_output=True, text=True, timeout=120)
+                assert done.returncode == 0, done.stderr
+                archives.append((archive, seen))
+            time.sleep(0.2)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()
+    for n, (archive, seen) in enumerate(archives):
+        new = tmp_path / f"r{n}"
+        restore_backup(settings=settings_for(new), archive=archive,
+                       passphrase=PASSPHRASE.encode())
+        conn = sqlite3.connect(new / "certmgr.sqlite3")
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
+        assert _heartbeats(new / "certmgr.sqlite3") >= seen  # what was committed is in it
+        with open_store(settings_for(new)) as store:
+            assert verify_audit(store=store).ok
 
 
 def test_restore_refuses_a_non_empty_home(home: Path, tmp_path: Path) -> None:

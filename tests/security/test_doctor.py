@@ -7,10 +7,12 @@ import hashlib
 import sqlite3
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 from certmgr.pki.facts import certificate_facts
 from certmgr.services.doctor import CheckStatus, run_doctor
+from certmgr.store.models import KeyRecord
 from certmgr.store.rows import ca_certificate_row
 from certmgr.store.session import open_store
 
@@ -24,9 +26,11 @@ def _statuses(home: Path, now: dt.datetime = NOW) -> dict[str, CheckStatus]:
 
 def test_healthy_home_passes(home: Path, cli: Invoke) -> None:
     statuses = _statuses(home)
+    # keys/dpi/key.pem was written without a key row: reported, not a failure
     assert statuses == {"permissions": CheckStatus.OK, "database": CheckStatus.OK,
                         "trust-pins": CheckStatus.OK, "crl-freshness": CheckStatus.WARN,
-                        "clock": CheckStatus.OK, "audit-chain": CheckStatus.OK}
+                        "clock": CheckStatus.OK, "audit-chain": CheckStatus.OK,
+                        "key-files": CheckStatus.WARN}
     done = cli("--home", home, "doctor")  # the real clock, after the release date
     assert done.code == 0, done.out
     assert all(line.split(" ", 1)[0] in {"OK", "WARN"} for line in done.out.splitlines())
@@ -103,3 +107,40 @@ def test_broken_audit_chain_and_missing_schema_fail(home: Path, tmp_path: Path,
     assert list(empty.iterdir()) == []  # checking never creates the database file
     # the clock can still be compared with the release date, not with stored certificates
     assert any(x.startswith("WARN clock:") for x in done.out.splitlines()), done.out
+
+
+def _key_row(home: Path, path: str) -> None:
+    with open_store(settings_for(home)) as store, store.transaction() as session:
+        session.add(KeyRecord(spki_sha256="ab" * 32, key_type="EC", key_size=256, path=path,
+                              encrypted=True, created_at=NOW))
+
+
+def test_key_rows_and_key_files_are_matched(home: Path, cli: Invoke) -> None:
+    _key_row(home, "keys/dpi/key.pem")  # the fixture's key file, now referenced
+    check = next(c for c in run_doctor(settings=settings_for(home), now=NOW).checks
+                 if c.name == "key-files")
+    assert (check.status, check.detail) == (CheckStatus.OK, "1 key row(s), each with its file")
+    orphan = home / "keys" / "imported-0123456789abcdef.key.pem"
+    orphan.write_bytes((home / "keys" / "dpi" / "key.pem").read_bytes())
+    orphan.chmod(0o600)
+    (home / "keys" / ".x.key.pem.certmgr-tmp-1-0123456789abcdef").write_bytes(b"half")
+    check = next(c for c in run_doctor(settings=settings_for(home), now=NOW).checks
+                 if c.name == "key-files")
+    assert check.status is CheckStatus.WARN
+    assert str(orphan) in check.detail
+    assert "certmgr-tmp" not in check.detail  # a killed writer's file: removed on next start
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_a_key_row_without_its_complete_file_fails(home: Path, cli: Invoke,
+                                                   damage: str) -> None:
+    key = home / "keys" / "dpi" / "key.pem"
+    _key_row(home, "keys/dpi/key.pem")
+    if damage == "missing":
+        key.unlink()
+    else:
+        key.write_bytes(key.read_bytes()[:100])
+    done = cli("--home", home, "doctor")
+    assert done.code == 1
+    line = next(x for x in done.out.splitlines() if x.startswith("FAIL key-files:"))
+    assert str(key) in line
