@@ -1,6 +1,7 @@
 """Benchmark `certmgr csr new --due`: N RSA-2048 keys + CSRs, side by side with openssl.
 
-    .venv/bin/python bench/csr_bench.py [--count 1000] [--processes N] [--skip-openssl]
+    .venv/bin/python bench/csr_bench.py [--count 1000] [--runs 1] [--processes N]
+        [--skip-openssl]
 
 Target (issue 5): 1,000 RSA-2048 CSRs in at most 45 s on the 2-core reference machine,
 and at least 5 times faster than a loop of `openssl req -newkey rsa:2048` processes.
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -113,34 +115,48 @@ def _per_key(samples: int) -> dict[str, float]:
             "CSR build + signature": statistics.median(csr) * 1000}
 
 
+def _variants(args: argparse.Namespace) -> list[tuple[str, Callable[[Path], float]]]:
+    """(name, run in a fresh directory -> seconds), openssl first: the reference."""
+    count, processes = args.count, args.processes
+    variants: list[tuple[str, Callable[[Path], float]]] = [
+        ("certmgr csr new --due (encrypted)", lambda base: _certmgr(
+            count, base, options=KeyOptions(), processes=processes)),
+        ("certmgr, encrypted, PBKDF2 per key", lambda base: _certmgr(
+            count, base, options=KeyOptions(), processes=processes, share_kdf=False)),
+        ("certmgr csr new --due (plaintext)", lambda base: _certmgr(
+            count, base, options=KeyOptions(plaintext=True), processes=processes)),
+    ]
+    if not args.skip_openssl:
+        variants.insert(0, ("openssl req loop (plaintext keys)",
+                            lambda base: _openssl(count, base)))
+    return variants
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--runs", type=int, default=1,
+                        help="Runs of every variant, interleaved (the median is reported).")
     parser.add_argument("--skip-openssl", action="store_true")
     parser.add_argument("--samples", type=int, default=20)
     args = parser.parse_args()
-    runs: list[tuple[str, float]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        for name in ("openssl", "enc", "enc1", "plain"):
-            (base / name).mkdir()
-        if not args.skip_openssl:
-            runs.append(("openssl req loop (plaintext keys)", _openssl(args.count,
-                                                                       base / "openssl")))
-        runs.append(("certmgr csr new --due (encrypted)", _certmgr(
-            args.count, base / "enc", options=KeyOptions(), processes=args.processes)))
-        runs.append(("certmgr, encrypted, PBKDF2 per key", _certmgr(
-            args.count, base / "enc1", options=KeyOptions(), processes=args.processes,
-            share_kdf=False)))
-        runs.append(("certmgr csr new --due (plaintext)", _certmgr(
-            args.count, base / "plain", options=KeyOptions(plaintext=True),
-            processes=args.processes)))
-    print(f"{args.count} RSA-2048 CSRs, {args.processes} process(es), {os.cpu_count()} cores")
-    ref = runs[0][1] if not args.skip_openssl else None
-    for name, seconds in runs:
+    variants = _variants(args)
+    times: dict[str, list[float]] = {name: [] for name, _ in variants}
+    # Interleaved (run 1 of each variant, then run 2...): on a shared machine every
+    # variant sees the same load drift, so the ratios stay comparable.
+    for _ in range(args.runs):
+        for name, measure in variants:
+            with tempfile.TemporaryDirectory() as tmp:
+                times[name].append(measure(Path(tmp)))
+    print(f"{args.count} RSA-2048 CSRs, {args.processes} process(es), {os.cpu_count()} cores, "
+          f"median of {args.runs} run(s), load average {os.getloadavg()[0]:.1f} at the end")
+    medians = {name: statistics.median(runs) for name, runs in times.items()}
+    ref = None if args.skip_openssl else medians[variants[0][0]]
+    for name, seconds in medians.items():
         versus = f"  x{ref / seconds:.2f} vs openssl" if ref else ""
-        print(f"  {name:<38} {seconds:8.2f} s  {args.count / seconds:7.1f}/s{versus}")
+        spread = f"  [{min(times[name]):.1f}-{max(times[name]):.1f}]" if args.runs > 1 else ""
+        print(f"  {name:<38} {seconds:8.2f} s  {args.count / seconds:7.1f}/s{versus}{spread}")
     print(f"per key, one core (median of {args.samples}):")
     for name, ms in _per_key(args.samples).items():
         print(f"  {name:<38} {ms:8.1f} ms")

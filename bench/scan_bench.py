@@ -228,24 +228,29 @@ def seed(url: str, pki: Pki) -> None:
                        "idnat": "3" + _siret(i), "department": "Paris (75)", "created_at": AT}
                       for i in range(_STRUCTURES)]
         session.execute(insert(Structure), structures)
-        ids = dict(session.execute(select(col(Structure.idnat), col(Structure.id))).tuples())
+        ids = _id_map(session, col(Structure.idnat), col(Structure.id))
         certs: list[dict[str, Any]] = [
             _row(certificate_row(certificate_facts(x509.load_der_x509_certificate(d), der=d),
                                  der=d, imported_at=AT)) for d in pki.leaves]
         session.execute(insert(Certificate), certs)
-        cert_ids = dict(session.execute(
-            select(col(Certificate.fingerprint_sha256), col(Certificate.id))).tuples())
+        cert_ids = _id_map(session, col(Certificate.fingerprint_sha256), col(Certificate.id))
         boxes: list[dict[str, Any]] = [{"address": f"bal-{i:05d}@ch-bench.mssante.fr",
                   "structure_id": ids["3" + _siret(i % _STRUCTURES)], "application": "DPI",
                   "contacts": [], "environment": MailboxEnvironment.PRODUCTION,
                   "created_at": AT, "updated_at": AT} for i in range(len(pki.leaves))]
         session.execute(insert(Mailbox), boxes)
-        box_ids = dict(session.execute(select(col(Mailbox.address), col(Mailbox.id))).tuples())
+        box_ids = _id_map(session, col(Mailbox.address), col(Mailbox.id))
         bindings = [{"mailbox_id": box_ids[b["address"]],
                      "certificate_id": cert_ids[c["fingerprint_sha256"]],
                      "role": BindingRole.CURRENT, "bound_at": AT}
                     for b, c in zip(boxes, certs, strict=True)]
         session.execute(insert(Binding), bindings)
+
+
+def _id_map(session: Any, key: Any, ident: Any) -> dict[Any, int]:
+    """`{key: id}` over a table. Rows, not `dict(result)`: a SQLAlchemy 2.1 result has
+    `keys()` (its column names), so `dict()` would take it for a mapping."""
+    return dict(session.execute(select(key, ident)).all())
 
 
 @dataclass(frozen=True)

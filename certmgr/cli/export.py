@@ -31,7 +31,8 @@ __all__ = ["export_cmd"]
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @click.option("--deploy-hook", metavar="CMD",
               help="Command run after the export (no shell), with CERTMGR_EXPORT_CERT/KEY/"
-                   "P12/CHAIN and CERTMGR_MAILBOX in its environment.")
+                   "P12/CHAIN and CERTMGR_MAILBOX in its environment; certmgr's passphrase, "
+                   "passwords and database password are removed from that environment.")
 @click.option("--password-file", type=click.Path(dir_okay=False, path_type=Path),
               help="File whose first line is the export password "
                    "(else CERTMGR_EXPORT_PASSWORD, else a prompt).")

@@ -84,10 +84,17 @@ class AlertPolicy:
     @classmethod
     def from_settings(cls, settings: Settings) -> AlertPolicy:
         extra = settings.extra
-        return cls(admins=tuple(str(a) for a in extra.get("admins", ())),
-                   escalation_contacts=tuple(str(a) for a in
-                                             extra.get("escalation_contacts", ())),
+        return cls(admins=_addresses(extra.get("admins", ())),
+                   escalation_contacts=_addresses(extra.get("escalation_contacts", ())),
                    escalate_after_days=int(extra.get("escalate_after_days", 3)))
+
+
+def _addresses(value: object) -> tuple[str, ...]:
+    """A list of addresses from settings; one address alone is a one-element list (a
+    string is never iterated: that would alert "p", "k", "i"...)."""
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(a) for a in value) if isinstance(value, (list, tuple)) else ()
 
 
 # ------------------------------------------------------------------------- evaluate

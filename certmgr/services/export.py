@@ -18,6 +18,10 @@ replaced), and a derived name that would still leave that directory is refused.
 `deploy_hook` runs after the export, without a shell (`shlex.split`), with
 CERTMGR_EXPORT_CERT / _KEY / _P12 / _CHAIN and CERTMGR_MAILBOX in its environment; its
 exit code is in the result. The export (and the hook's exit code) is audited `exported`.
+The hook gets certmgr's environment minus its secrets (`hook_environment`): the key
+passphrase, the export, PKCS#12 import and SMTP passwords, any other `CERTMGR_*` variable
+named like a secret, `PGPASSWORD`, and any `CERTMGR_*` URL that carries a password (the
+database URL). A hook that needs a secret reads it from its own file.
 """
 
 from __future__ import annotations
@@ -26,17 +30,21 @@ import datetime as dt
 import os
 import shlex
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlmodel import col, select
 
+from certmgr.channels.smtp import ENV_SMTP_PASSWORD
 from certmgr.errors import InputError, NotFoundError, PassphraseError
 from certmgr.pki.keys import PrivateKey, encrypt_key, load_key
+from certmgr.secrets import ENV_PASSPHRASE
 from certmgr.services.mailboxes import normalize_address
 from certmgr.store.audit import append_event
 from certmgr.store.enums import BindingRole
@@ -49,12 +57,19 @@ if TYPE_CHECKING:
     from certmgr.config import Settings
     from certmgr.store.session import Store
 
-__all__ = ["FORMATS", "ExportResult", "current_certificate", "export_mailbox", "held_key",
-           "issuer_chain", "load_held_key"]
+__all__ = ["ENV_EXPORT_PASSWORD", "FORMATS", "ExportResult", "current_certificate",
+           "export_mailbox", "held_key", "hook_environment", "issuer_chain", "load_held_key"]
 
 FORMATS = ("p12", "pem")
+ENV_EXPORT_PASSWORD = "CERTMGR_EXPORT_PASSWORD"  # noqa: S105 - a variable name
 _P12_KDF_ROUNDS = 100_000
 _HOOK_TIMEOUT = 300
+_HOOK_FILES = ("cert", "key", "p12", "chain")
+# The secrets certmgr (or libpq under it) reads from its environment; the name patterns
+# catch the ones added later. CERTMGR_EXPORT_KEY is a path, hence no "KEY" pattern.
+_SECRET_ENV = frozenset({ENV_PASSPHRASE, ENV_EXPORT_PASSWORD, ENV_SMTP_PASSWORD,
+                         "CERTMGR_P12_PASSWORD", "PGPASSWORD"})
+_SECRET_WORDS = ("PASSWORD", "PASSPHRASE", "SECRET", "TOKEN")
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,17 +207,39 @@ def _p12(address: str, key: PrivateKey, cert: x509.Certificate, cas: list[x509.C
         address.encode(), key, cert, cas or None, builder.build(password))
 
 
-def _run_hook(command: str, files: dict[str, Path], address: str) -> int:
-    argv = shlex.split(command)
-    if not argv:
-        raise InputError("the deploy hook is empty")
-    env = dict(os.environ)
+def _is_secret(name: str, value: str) -> bool:
+    if name in _SECRET_ENV:
+        return True
+    if not name.startswith("CERTMGR_"):
+        return False
+    if any(word in name for word in _SECRET_WORDS):
+        return True
+    try:  # a database URL with its password, e.g. CERTMGR_DB
+        return urlsplit(value).password is not None
+    except ValueError:  # not a URL (or a malformed one: better dropped)
+        return "://" in value
+
+
+def hook_environment(environ: Mapping[str, str], files: Mapping[str, Path],
+                     address: str) -> dict[str, str]:
+    """The deploy hook's environment: `environ` without certmgr's secrets (module
+    docstring), with CERTMGR_MAILBOX and a CERTMGR_EXPORT_<KIND> per file written (an
+    inherited CERTMGR_EXPORT_<KIND> for a kind not written is removed)."""
+    env = {name: value for name, value in environ.items() if not _is_secret(name, value)}
     env["CERTMGR_MAILBOX"] = address
-    for kind in ("cert", "key", "p12", "chain"):
+    for kind in _HOOK_FILES:
         name = f"CERTMGR_EXPORT_{kind.upper()}"
         env.pop(name, None)
         if kind in files:
             env[name] = str(files[kind])
+    return env
+
+
+def _run_hook(command: str, files: dict[str, Path], address: str) -> int:
+    argv = shlex.split(command)
+    if not argv:
+        raise InputError("the deploy hook is empty")
+    env = hook_environment(os.environ, files, address)
     try:
         done = subprocess.run(argv, env=env, check=False, timeout=_HOOK_TIMEOUT)
     except FileNotFoundError:

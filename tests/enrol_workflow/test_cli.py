@@ -4,6 +4,7 @@ and SIGKILL safety of `csr new`."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import signal
@@ -112,6 +113,62 @@ class TestExport:
                      "--deploy-hook", f"{sys.executable} {hook} 5")
         assert failed.code == 1
         assert "exited with code 5" in failed.err
+
+    def test_deploy_hook_never_sees_the_secrets(self, active: Store, cli: Invoke,
+                                                tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+        secrets = {"CERTMGR_EXPORT_PASSWORD": EXPORT_PASSWORD,
+                   "CERTMGR_SMTP_PASSWORD": "smtp-pw-2", "CERTMGR_P12_PASSWORD": "p12-pw-3",
+                   "CERTMGR_WEBHOOK_SECRET": "hmac-4", "PGPASSWORD": "pg-pw-5",
+                   "CERTMGR_TEST_PG_URL": "postgresql+psycopg://u:url-pw-6@127.0.0.1/x"}
+        for name, value in secrets.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("CERTMGR_EXPORT_CHAIN", "/stale/from/the/caller")
+        monkeypatch.setenv("HOOK_SETTING", "kept")
+        dump = tmp_path / "env.json"
+        hook = tmp_path / "dump_env.py"
+        hook.write_text(f"import json, os\nopen({str(dump)!r}, 'w').write("
+                        "json.dumps(dict(os.environ)))\n")
+        out = tmp_path / "hooked.p12"
+        done = cli("export", ADDRESS, "--out", out, "--deploy-hook",
+                   f"{sys.executable} {hook}")
+        assert done.code == 0, done.err
+        env: dict[str, str] = json.loads(dump.read_text())
+        assert env["CERTMGR_MAILBOX"] == ADDRESS
+        assert env["CERTMGR_EXPORT_P12"] == str(out)
+        assert env["HOOK_SETTING"] == "kept"
+        assert env["PATH"] == os.environ["PATH"]
+        assert "CERTMGR_EXPORT_CHAIN" not in env  # not written by this export
+        assert not {*secrets, "CERTMGR_PASSPHRASE"} & env.keys()
+        leaked = [v for v in (*secrets.values(), "url-pw-6", PASSPHRASE)
+                  if any(v in seen for seen in env.values())]
+        assert leaked == []
+        # the export itself used the password the hook did not get
+        assert pkcs12.load_key_and_certificates(out.read_bytes(), EXPORT_PASSWORD.encode())[0]
+
+    def test_export_password_sources_are_named(self, active: Store, cli: Invoke,
+                                               tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+        out = tmp_path / "pw.p12"
+        monkeypatch.delenv("CERTMGR_EXPORT_PASSWORD", raising=False)
+        missing = cli("export", ADDRESS, "--out", out)
+        assert missing.code == 2
+        assert "CERTMGR_EXPORT_PASSWORD" in missing.err
+        assert "--password-file" in missing.err
+        assert "CERTMGR_PASSPHRASE" not in missing.err
+        assert len(missing.err.strip().splitlines()) == 1
+        monkeypatch.setenv("CERTMGR_EXPORT_PASSWORD", "")
+        empty = cli("export", ADDRESS, "--out", out)
+        assert empty.code == 2
+        assert "CERTMGR_EXPORT_PASSWORD is set but empty" in empty.err
+        assert not out.exists()
+        monkeypatch.delenv("CERTMGR_EXPORT_PASSWORD")
+        password_file = tmp_path / "export.pass"
+        password_file.write_text("from-the-file\n")
+        password_file.chmod(0o600)
+        done = cli("export", ADDRESS, "--out", out, "--password-file", password_file)
+        assert done.code == 0, done.err
+        assert pkcs12.load_key_and_certificates(out.read_bytes(), b"from-the-file")[0]
 
 
 class TestRevocationCode:

@@ -14,6 +14,7 @@ import pytest
 from certmgr.config import Settings
 from certmgr.errors import InputError, StoreError
 from certmgr.services.backup import create_backup
+from certmgr.services.export import hook_environment
 from certmgr.store.keyfiles import write_owner_only_file
 from certmgr.store.session import Store
 
@@ -141,3 +142,21 @@ class TestExportAndBackupFiles:
         assert _mode(archive) == 0o600
         assert archive.read_bytes().startswith(b"CERTMGRB")
         assert [p.name for p in shared.iterdir()] == ["certmgr.backup"]
+
+
+@pytest.mark.parametrize(("name", "value", "kept"), [
+    ("CERTMGR_DB", "postgresql+psycopg://certmgr:s3cret@db.example.org/certmgr", False),
+    ("CERTMGR_DB", "sqlite:////var/lib/certmgr/certmgr.sqlite3", True),
+    ("CERTMGR_DB", "postgresql+psycopg://certmgr@db.example.org/certmgr", True),
+    ("CERTMGR_HOME", "/var/lib/certmgr", True),
+    ("CERTMGR_API_TOKEN", "t0ken", False),  # a secret certmgr may read one day
+    ("CERTMGR_PASSPHRASE", "pp", False),
+    ("PGPASSWORD", "pg", False),
+    ("LANG", "fr_FR.UTF-8", True),
+])
+def test_hook_environment_keeps_only_what_is_not_secret(name: str, value: str,
+                                                        kept: bool) -> None:
+    env = hook_environment({name: value}, {"key": Path("/x/key.pem")}, ADDRESS)
+    assert (name in env) is kept
+    assert env["CERTMGR_MAILBOX"] == ADDRESS
+    assert env["CERTMGR_EXPORT_KEY"] == "/x/key.pem"

@@ -4,6 +4,7 @@ of superseded certificates, acknowledgement, escalation, failures retried."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select, update
@@ -229,3 +230,19 @@ def test_order_pending_longer_than_n_days(store: Store) -> None:
     events = evaluate_alerts(store=store, at=START + 15 * DAY, thresholds=())
     assert [(e.kind, e.order_ref, e.pending_days) for e in events] == [
         (AlertKind.ORDER_PENDING, "ANS-42", 15)]
+
+
+def test_one_admin_given_as_a_string_is_one_recipient(store: Store, settings: Settings,
+                                                       ) -> None:
+    """`admins = "ops@example.org"` (a string, e.g. in a Settings built in code) is one
+    admin, never one recipient per character."""
+    seed(store)
+    policy = AlertPolicy.from_settings(replace(settings, extra={
+        "admins": "ops@example.org", "escalation_contacts": "boss@example.org"}))
+    assert (policy.admins, policy.escalation_contacts) == (("ops@example.org",),
+                                                           ("boss@example.org",))
+    channel = RecordingChannel()
+    at = START + 10 * DAY
+    dispatch(store=store, channels=[channel], at=at, policy=policy,
+             events=evaluate_alerts(store=store, at=at, thresholds=DEFAULT_ALERT_THRESHOLDS))
+    assert sorted(m.recipients[0] for m in channel.sent) == [CONTACT, "ops@example.org"]
