@@ -118,7 +118,7 @@ class CertInfo:
         self.malformed: str | None = None
         try:
             self._parse_extensions()
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, x509.DuplicateExtension) as exc:
             self.malformed = f"unreadable extensions: {exc}"
 
     @classmethod

@@ -5,17 +5,25 @@ distribution point, unknown critical extensions (CRL or entry level: the CRL is 
 unusable) and a dict from serial number to entry, so that a lookup is O(1) whatever the CRL
 size. Large direct CRLs are indexed by a small DER walker over `revokedCertificates` (about
 twice as fast as iterating cryptography's entries); entries are decoded only when hit.
+The walk stands in for cryptography only where it would read the entries the same way: an
+undefined reason code, an invalidity date that is not a real instant, a duplicated extension
+(in a CRL whose entries carry critical flags, where each kind of extension block is read)
+or anything it cannot check cheaply sends the CRL to the full parser, whose answer (e.g.
+"unreadable CRL") is the verdict; a serial listed twice answers with its last entry on both
+paths. Known limit: when no entry carries a critical flag, the walk does not read the other
+non-critical entry extensions, so an entry repeating one (which cryptography calls
+unreadable) does not make the CRL unusable there.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from asn1crypto import crl as acrl
-from asn1crypto import x509 as a509
 from cryptography import x509
 from cryptography.x509.oid import CRLEntryExtensionOID, ExtensionOID
 
@@ -43,9 +51,19 @@ _KNOWN_ENTRY = frozenset(o.dotted_string for o in (
     CRLEntryExtensionOID.CERTIFICATE_ISSUER,
 )) | {"2.5.29.23"}  # holdInstructionCode
 _CERT_ISSUER = CRLEntryExtensionOID.CERTIFICATE_ISSUER.dotted_string
+_REASON_OID = CRLEntryExtensionOID.CRL_REASON.dotted_string
+_INVALIDITY_OID = CRLEntryExtensionOID.INVALIDITY_DATE.dotted_string
+_DEFINED_REASONS = frozenset({0, 1, 2, 3, 4, 5, 6, 8, 9, 10})  # RFC 5280 CRLReason values
 _FAST_MIN_ENTRIES = 2_000
 _DER_TRUE = b"\x01\x01\xff"  # BOOLEAN TRUE: a `critical` flag (or a look-alike in a value)
 _CERT_ISSUER_DER = b"\x06\x03\x55\x1d\x1d"  # OID 2.5.29.29, certificateIssuer
+_INVALIDITY_DER = b"\x06\x03\x55\x1d\x18"  # OID 2.5.29.24, invalidityDate
+# a cRLReason OID not followed by a one-byte ENUMERATED of a defined reason (0-6, 8-10)
+_ODD_REASON = re.compile(rb"\x06\x03\x55\x1d\x15(?!\x04\x03\x0a\x01[\x00-\x06\x08-\x0a])")
+# an invalidityDate as DER encodes it (GeneralizedTime YYYYMMDDHHMMSSZ): its day, kept
+_TIME = rb"\x18\x0f(\d{8})(?:[01]\d|2[0-3])[0-5]\d[0-5]\dZ"
+_INVALIDITY = re.compile(rb"\x06\x03\x55\x1d\x18\x04\x11" + _TIME)
+_INVALIDITY_VALUE = re.compile(_TIME)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +112,7 @@ class CrlIndex:
                 return
             self._der_entries = {}
             self._index_slow()
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, x509.DuplicateExtension) as exc:
             self.unusable = f"unreadable CRL: {exc}"
 
     @classmethod
@@ -183,7 +201,12 @@ class CrlIndex:
         # minimally encoded, so equal bytes are equal numbers) -> offset of the entry
         out: dict[bytes, int] = {}
         blobs: set[bytes] = set()
-        plain = b.find(_DER_TRUE, start, rend) < 0 and b.find(_CERT_ISSUER_DER, start, rend) < 0
+        # plain: no entry extension the walk must read (critical flags, certificateIssuer),
+        # every reason code one cryptography knows and every invalidity date a real instant;
+        # the entries' other (non-critical) extensions are then never decoded
+        plain = (b.find(_DER_TRUE, start, rend) < 0 and b.find(_CERT_ISSUER_DER, start, rend) < 0
+                 and _ODD_REASON.search(b, start, rend) is None
+                 and _invalidity_dates_ok(b, start, rend))
         i = start
         if plain:  # the common shape, inlined: short entries (< 128 bytes), no extensions read
             while i < rend and not (size := b[i + 1]) & 0x80:
@@ -205,13 +228,36 @@ class CrlIndex:
                 blobs.add(b[k + 2 + b[k + 1] : e])
             i = e
         for blob in blobs:
-            for ext in a509.Extensions.load(blob):
-                oid = ext["extn_id"].dotted
-                if oid == _CERT_ISSUER:
-                    return False
-                if ext["critical"].native and oid not in _KNOWN_ENTRY:
-                    self.unusable = f"unknown critical CRL entry extension {oid}"
+            if not self._entry_extensions_ok(blob):
+                return False
         self._der_entries = out
+        return True
+
+    def _entry_extensions_ok(self, blob: bytes) -> bool:
+        """Whether the walk may index entries with these extensions (the DER of one entry's
+        `crlEntryExtensions`); notes an unknown critical one. False: the full parser decides."""
+        try:
+            return self._read_entry_extensions(blob)
+        except Exception:  # asn1crypto's errors on odd DER vary: the full parser decides
+            return False
+
+    def _read_entry_extensions(self, blob: bytes) -> bool:
+        seen: set[str] = set()
+        for ext in acrl.CRLEntryExtensions.load(blob):
+            oid = ext["extn_id"].dotted
+            if oid == _CERT_ISSUER or oid in seen:
+                return False
+            seen.add(oid)
+            if ext["critical"].native and oid not in _KNOWN_ENTRY:
+                self.unusable = f"unknown critical CRL entry extension {oid}"
+            value = ext["extn_value"].contents  # checked byte for byte: asn1crypto is lenient
+            if oid == _REASON_OID and not (len(value) == 3 and value[:2] == b"\x0a\x01"
+                                           and value[2] in _DEFINED_REASONS):
+                return False
+            if oid == _INVALIDITY_OID:
+                day = _INVALIDITY_VALUE.fullmatch(value)
+                if day is None or not _real_days({day[1]}):
+                    return False
         return True
 
     def lookup(self, serial: int, issuer_key: names.NameKey) -> RevokedEntry | None:
@@ -221,7 +267,8 @@ class CrlIndex:
             off = self._der_entries.get(serial.to_bytes(n.bit_length() // 8 + 1, "big",
                                                         signed=True))
             return None if off is None else self._decode(off)
-        for entry in self._entries.get(serial, ()):
+        # a serial listed twice: the last entry speaks, as in the walk's dict
+        for entry in reversed(self._entries.get(serial, ())):
             if (entry.issuer_key or self.issuer_key) == issuer_key:
                 return entry
         return None
@@ -235,6 +282,25 @@ class CrlIndex:
                 reason = _camel(ext["extn_value"].parsed.native)
         date = rc["revocation_date"].native
         return RevokedEntry(reason, date.astimezone(dt.UTC), None)
+
+
+def _invalidity_dates_ok(b: bytes, start: int, end: int) -> bool:
+    """Whether every invalidityDate between `start` and `end` is a plain, real UTC instant."""
+    count = b.count(_INVALIDITY_DER, start, end)
+    if not count:
+        return True
+    days = _INVALIDITY.findall(b, start, end)
+    return len(days) == count and _real_days(set(days))
+
+
+def _real_days(days: set[bytes]) -> bool:
+    """Whether every YYYYMMDD in `days` is a day of the calendar (year 1 to 9999)."""
+    try:
+        for day in days:
+            dt.date(int(day[:4]), int(day[4:6]), int(day[6:]))
+    except ValueError:
+        return False
+    return True
 
 
 def _count_hint(der: bytes) -> int:

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
     from certmgr.config import Settings
 
-__all__ = ["RELEASE_DATE", "Check", "CheckStatus", "DoctorReport", "run_doctor"]
+__all__ = ["RELEASE_DATE", "Check", "CheckStatus", "DoctorReport", "permission_problems",
+           "run_doctor"]
 
 RELEASE_DATE = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 """A clock before this instant is certainly wrong (this certmgr did not exist yet)."""
@@ -125,6 +126,16 @@ def _summary(items: list[str]) -> str:
 
 # ------------------------------------------------------------------------- permissions
 def _permissions(settings: Settings) -> Check:
+    problems = permission_problems(settings)
+    if problems:
+        return Check("permissions", CheckStatus.FAIL, _summary(problems))
+    return Check("permissions", CheckStatus.OK, "home and keys 0700, key files and "
+                                                "database 0600")
+
+
+def permission_problems(settings: Settings) -> list[str]:
+    """What `doctor`'s `permissions` check finds wrong, one sentence per path (empty: all
+    right); cheap enough for an entry point to call at start-up."""
     problems: list[str] = []
     for directory in (settings.home, settings.keys_dir):
         problems += _private_dir(directory)
@@ -135,10 +146,7 @@ def _permissions(settings: Settings) -> Check:
                     problems += [p for p in check_permissions(Path(root) / name)
                                  if "directory" not in p]  # the directories are checked above
     problems += _database_files(settings.db_url)
-    if problems:
-        return Check("permissions", CheckStatus.FAIL, _summary(problems))
-    return Check("permissions", CheckStatus.OK, "home and keys 0700, key files and "
-                                                "database 0600")
+    return problems
 
 
 def _private_dir(directory: Path) -> list[str]:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from certmgr.errors import ParseError, PassphraseError
-from certmgr.pki.load import load_bundle
+from certmgr.pki.load import load_bundle, load_private_key
 
 from .conftest import MakeCert
 
@@ -101,4 +101,33 @@ def test_pkcs12_bit_flips(p12: bytes, flips: list[int]) -> None:
         _load_or_parse_error(bytes(data), passphrase=b"pw")
     except PassphraseError as exc:
         message = str(exc)
+    assert message.startswith("fuzz: ")
+
+
+@pytest.fixture(scope="module")
+def encrypted_keys(rsa_key: rsa.RSAPrivateKey) -> list[bytes]:
+    """The key as PKCS#8 encrypted (PEM and DER) and as traditional encrypted PEM (PKCS#1)."""
+    enc = serialization.BestAvailableEncryption(b"pw")
+    return [rsa_key.private_bytes(PEM, serialization.PrivateFormat.PKCS8, enc),
+            rsa_key.private_bytes(DER, serialization.PrivateFormat.PKCS8, enc),
+            rsa_key.private_bytes(PEM, serialization.PrivateFormat.TraditionalOpenSSL, enc)]
+
+
+@_SETTINGS
+@given(index=st.integers(0, 2), flips=st.lists(st.integers(0, 10**6), min_size=1, max_size=3),
+       cut=st.integers(0, 10**6))
+def test_encrypted_key_mutations(encrypted_keys: list[bytes], index: int, flips: list[int],
+                                 cut: int) -> None:
+    """A damaged encrypted key: loaded, or a ParseError/PassphraseError naming the input."""
+    data = bytearray(encrypted_keys[index])
+    for flip in flips:
+        position = (flip // 8) % len(data)
+        data[position] ^= 1 << (flip % 8)
+    blob = bytes(data[: max(1, cut % (len(data) + 1))])
+    try:
+        loaded = load_private_key(blob, source="fuzz", passphrase=b"pw")
+    except (ParseError, PassphraseError) as exc:
+        message = str(exc)
+    else:
+        message = f"fuzz: loaded {type(loaded.key).__name__}"
     assert message.startswith("fuzz: ")

@@ -26,8 +26,8 @@ from certmgr.store.enums import BindingRole
 from certmgr.store.keyfiles import FAULT_ENV, TEMP_MARKER
 from certmgr.store.models import Binding, Crl, KeyRecord, Renewal
 from certmgr.store.session import Store, open_store
-from certmgr.testpki import FIXED_AT, load_key, load_manifest
-from certmgr.testpki.profiles import leaf_extensions
+from certmgr.testpki import FIXED_AT, load_key
+from tests.support import sign_auth_cli
 
 FIXED = Path(__file__).resolve().parents[2] / "fixtures" / "pki" / "fixed"
 AT = FIXED_AT
@@ -104,23 +104,9 @@ def home(tmp_path: Path) -> Path:
 
 def issue(csr_pem: bytes, *, not_before: dt.datetime) -> bytes:
     """What ANS does: sign the CSR with the ACI-EL-ORG fixture key (AUTH_CLI); PEM out."""
-    csr = x509.load_pem_x509_csr(csr_pem)
-    manifest = load_manifest()
-    issuer_key = load_key("ACI-EL-ORG")
-    issuer = x509.load_pem_x509_certificate((FIXED / "ca" / "ACI-EL-ORG.pem").read_bytes())
-    not_after = not_before + dt.timedelta(days=3 * 365)
-    public_key = csr.public_key()
-    exts = leaf_extensions(profile="AUTH_CLI", public_key=public_key,  # type: ignore[arg-type]
-                           issuer_public_key=issuer_key.public_key(), issuer_name="ACI-EL-ORG",
-                           issuer_subject=issuer.subject, subject=csr.subject,
-                           policy=manifest.policies["AUTH_CLI"], not_before=not_before,
-                           not_after=not_after, urls=manifest.urls)
-    builder = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(issuer.subject)
-               .public_key(public_key).serial_number(x509.random_serial_number())
-               .not_valid_before(not_before).not_valid_after(not_after))
-    for value, critical in exts:
-        builder = builder.add_extension(value, critical=critical)
-    return builder.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    return sign_auth_cli(csr_pem, not_before=not_before,
+                         not_after=not_before + dt.timedelta(days=3 * 365)
+                         ).public_bytes(serialization.Encoding.PEM)
 
 
 def newer_crl(*, this_update: dt.datetime, number: int) -> bytes:

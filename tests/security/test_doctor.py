@@ -11,7 +11,7 @@ import pytest
 from cryptography import x509
 
 from certmgr.pki.facts import certificate_facts
-from certmgr.services.doctor import CheckStatus, run_doctor
+from certmgr.services.doctor import CheckStatus, permission_problems, run_doctor
 from certmgr.store.models import KeyRecord
 from certmgr.store.rows import ca_certificate_row
 from certmgr.store.session import open_store
@@ -48,6 +48,18 @@ def test_bad_permissions_fail_naming_each_path(home: Path, cli: Invoke) -> None:
     assert f"{home / 'keys'}: mode 0755" in line
     assert "certmgr.sqlite3: mode 0640, expected 0600" in line
     assert [x for x in done.out.splitlines() if x.startswith("FAIL")] == [line]
+
+
+def test_permission_problems_for_a_start_up_check(home: Path) -> None:
+    """The same findings as `doctor`'s line, one per path, for an entry point to log."""
+    assert permission_problems(settings_for(home)) == []
+    key = home / "keys" / "dpi" / "key.pem"
+    key.chmod(0o640)
+    (home / "keys").chmod(0o750)
+    problems = permission_problems(settings_for(home))
+    assert len(problems) == 2
+    assert any(p.startswith(f"{home / 'keys'}: mode 0750") for p in problems)
+    assert any(str(key) in p for p in problems)
 
 
 def test_open_home_directory_fails(home: Path) -> None:
