@@ -107,15 +107,20 @@ def crl_refresh(settings: Settings, *, now: dt.datetime, fetcher: Fetcher | None
 
 
 def scan(settings: Settings, *, now: dt.datetime) -> dict[str, Any]:
-    """Re-validate every mailbox (`certmgr.services.scan.scan`)."""
+    """Activate the ISSUED renewals whose certificate has started
+    (`certmgr.services.renewal.activate_due`), then re-validate every mailbox
+    (`certmgr.services.scan.scan`)."""
+    from certmgr.services.renewal import activate_due  # noqa: PLC0415
     from certmgr.services.scan import scan as run_scan  # noqa: PLC0415
     from certmgr.services.status import Thresholds  # noqa: PLC0415
 
     def work(store: Store) -> dict[str, Any]:
-        report = run_scan(store=store, at=now, actor=ACTOR,
-                          thresholds=Thresholds.from_settings(settings))
-        return {"scanned": report.scanned, "counts": {str(k): v for k, v in
-                                                       report.counts.items()}}
+        thresholds = Thresholds.from_settings(settings)
+        tried = activate_due(store=store, at=now, actor=ACTOR, thresholds=thresholds)
+        report = run_scan(store=store, at=now, actor=ACTOR, thresholds=thresholds)
+        return {"activated": [o.address for o in tried if o.status == "active"],
+                "scanned": report.scanned,
+                "counts": {str(k): v for k, v in report.counts.items()}}
 
     return _recorded("scan", settings, now, work)
 

@@ -168,6 +168,7 @@ def run_import(app: AppContext, paths: tuple[Path, ...], *, accept: frozenset[st
     """The shared body of `import`, `trust import` and `crl import`."""
     from certmgr.services.binding import BindingRules  # noqa: PLC0415
     from certmgr.services.importer import import_paths  # noqa: PLC0415
+    from certmgr.services.status import Thresholds  # noqa: PLC0415
     from certmgr.store.audit import os_user  # noqa: PLC0415
     from certmgr.store.session import open_store  # noqa: PLC0415
 
@@ -182,7 +183,8 @@ def run_import(app: AppContext, paths: tuple[Path, ...], *, accept: frozenset[st
                 store=store, paths=list(paths), at=app.clock.now(), actor=os_user(),
                 mailbox=mailbox, rules=rules, accept=accept, progress=bar, keys=keys,
                 passphrase=None if p12_password is None else p12_password.reveal(),
-                stop_on_wrong_passphrase=p12_password is not None)
+                stop_on_wrong_passphrase=p12_password is not None,
+                thresholds=Thresholds.from_settings(app.settings), revalidate=True)
         except (NotFoundError, ConflictError) as exc:
             err(f"error: {exc}")
             return ExitCode.USAGE

@@ -4,10 +4,12 @@
     order list [--all] [--stale-days N]   renewals under way, "ordered N+ days ago" flag
     order reject ADDRESS [--reason TEXT]  ORDERED -> REJECTED
     order abandon ADDRESS [--reason TEXT] any open state -> ABANDONED
+    order activate ADDRESS                ISSUED -> ACTIVE again (certificate now valid)
     order revocation-code ADDRESS --set | --reveal
 
-Exit codes: 0 ok (`list`: 1 when a renewal is stale), 2 unknown mailbox, no renewal under
-way, or a transition the state does not allow (one line on stderr).
+Exit codes: 0 ok (`list`: 1 when a renewal is stale; `activate`: 1 when it stays ISSUED),
+2 unknown mailbox, no renewal under way, or a transition the state does not allow (one
+line on stderr).
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from certmgr.services.renewal import (
     DEFAULT_STALE_DAYS,
     RenewalView,
     abandon,
+    activate,
     list_renewals,
     mark_ordered,
     reject,
 )
 from certmgr.services.revocation import reveal_revocation_code, store_revocation_code
+from certmgr.services.status import Thresholds
 from certmgr.store.audit import os_user
 from certmgr.store.session import open_store
 
@@ -77,6 +81,24 @@ reject_cmd = _transition_command(
 abandon_cmd = _transition_command(
     "abandon", abandon, "Give up the renewal under way for ADDRESS (-> ABANDONED).",
     detail="reason", metavar="TEXT", detail_help=_REASON_HELP)
+
+
+@order.command("activate")
+@click.argument("address")
+@json_option
+@pass_app
+def activate_cmd(app: AppContext, address: str, as_json: bool) -> int:
+    """Try again ISSUED -> ACTIVE for ADDRESS: its certificate, imported before it was
+    valid (or while its CA or CRL was missing), is validated now and bound as current;
+    the mailbox is then re-validated. Exit 1 when it stays ISSUED (the reason is shown)."""
+    with open_store(app.settings) as store:
+        outcome = activate(store=store, address=address, at=app.clock.now(), actor=os_user(),
+                           thresholds=Thresholds.from_settings(app.settings))
+    if as_json:
+        echo_json(outcome.to_json())
+    else:
+        click.echo(outcome.note)
+    return ExitCode.OK if outcome.status == "active" else ExitCode.FINDING
 
 
 @order.command("list")

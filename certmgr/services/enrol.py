@@ -17,6 +17,10 @@ their files are made in a process pool over every core; the database writes stay
 parent, one transaction per mailbox, as results come in. One failing mailbox never stops
 the others. A batch runs PBKDF2 once and shares its salt between the batch's key files
 (each with its own IV, each openable alone with the passphrase: see `_Sealer`).
+
+All the encrypted keys of a home share one passphrase (export, probes, backups use it):
+before encrypting new keys, the passphrase must open the newest encrypted key already
+held (`check_home_passphrase`); a mistyped one is a PassphraseError, nothing written.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ __all__ = [
     "CsrCreated",
     "CsrFailure",
     "KeyOptions",
+    "check_home_passphrase",
     "due_addresses",
     "generate_csr",
     "generate_csrs",
@@ -363,6 +368,25 @@ def _record(store: Store, settings: Settings, made: _Made, job: _Job, *, at: dt.
                       not job.options.plaintext, job.subject.to_name().rfc4514_string())
 
 
+def check_home_passphrase(store: Store, settings: Settings, passphrase: bytes | None) -> None:
+    """PassphraseError when `passphrase` does not open the newest encrypted key held here
+    (one key decryption); nothing to check without such a key or when its file is gone
+    (`certmgr doctor` reports a missing key file)."""
+    from certmgr.services.export import load_held_key  # noqa: PLC0415
+
+    with store.sessions() as session:
+        newest = session.scalars(select(KeyRecord).where(col(KeyRecord.encrypted).is_(True))
+                                 .order_by(col(KeyRecord.id).desc()).limit(1)).first()
+    if newest is None or not (settings.home / newest.path).is_file():
+        return
+    try:
+        load_held_key(settings, newest, passphrase=passphrase)
+    except PassphraseError as exc:
+        raise PassphraseError(
+            f"this passphrase does not open the keys already held here ({newest.path}): "
+            "every key of a home is encrypted under the same passphrase") from exc
+
+
 def generate_csr(*, store: Store, settings: Settings, address: str,
                  profile: str = DEFAULT_PROFILE, key_size: int = 2048,
                  passphrase: bytes | None, at: dt.datetime, actor: str,
@@ -376,6 +400,8 @@ def generate_csr(*, store: Store, settings: Settings, address: str,
     """
     opts = options or KeyOptions.for_size(key_size)
     sealer = None if opts.plaintext else _Sealer.per_key(passphrase, rounds=opts.kdf_rounds)
+    if sealer is not None:
+        check_home_passphrase(store, settings, passphrase)
     cleanup_stale_temp(settings.keys_dir)
     with store.sessions() as session:
         job = _prepare(session, settings, address, profile=profile, options=opts,
@@ -404,6 +430,7 @@ def generate_csrs(*, store: Store, settings: Settings, addresses: Sequence[str],
     if not options.plaintext:
         sealer = (_Sealer.shared(passphrase, rounds=options.kdf_rounds) if share_kdf
                   else _Sealer.per_key(passphrase, rounds=options.kdf_rounds))
+        check_home_passphrase(store, settings, passphrase)
     cleanup_stale_temp(settings.keys_dir)  # what a killed earlier run left half-written
     failed: list[CsrFailure] = []
     jobs: list[_Job] = []

@@ -21,6 +21,12 @@ before anything is stored, and one the passphrase does not open raises Passphras
 naming it: nothing is written. Lock conflicts and a concurrent importer inserting the
 same row are retried (the retry then sees the row as known).
 
+With `revalidate` (what `certmgr import` and the console ask for), the mailboxes that
+got a new CURRENT certificate are re-validated at the end of the run
+(`certmgr.services.scan.revalidate_mailboxes`, one transaction): their status is the
+scan's verdict at once, not NO_CERTIFICATE (or the old certificate's) until the next
+scan. A renewal that becomes ACTIVE re-validates its mailbox in any case.
+
 Crash safety: a file's rows (key, certificates, bindings, CAs, CRLs, renewal moves,
 audit events) are one transaction, so a SIGKILL leaves all of them or none; a PKCS#12's
 key file is written (atomically) before that transaction, so a kill leaves at worst a
@@ -35,7 +41,7 @@ import datetime as dt
 import os
 import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,9 +82,11 @@ from certmgr.services.intake import (
     record_key,
     write_key_file,
 )
+from certmgr.services.scan import IMPORT_TRIGGER, revalidate_mailboxes
 from certmgr.services.trust import CaOutcome, store_ca
 from certmgr.store.audit import append_event
-from certmgr.store.engine import is_retryable
+from certmgr.store.engine import is_retryable, run_in_transaction
+from certmgr.store.enums import BindingRole
 from certmgr.store.keyfiles import fault
 from certmgr.store.models import Certificate, Mailbox
 from certmgr.store.rows import certificate_row
@@ -87,6 +95,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from certmgr.pki.load import LoadedCertificate, LoadedKey
+    from certmgr.services.status import Thresholds
     from certmgr.store.session import Store
 
 __all__ = [
@@ -268,6 +277,7 @@ class _Run:
     rules: BindingRules
     mailbox: str | None
     keys: KeyIntake | None = None
+    thresholds: Thresholds | None = None
     cas_added: int = 0
     unverified: dict[str, int] = field(default_factory=dict)  # CRL fingerprint -> file index
     opened: dict[Path, Bundle] = field(default_factory=dict)  # PKCS#12 opened up front
@@ -288,8 +298,20 @@ def _open_pkcs12(files: list[tuple[Path, str | None]], run: _Run) -> None:
             continue  # damaged: the import rejects it with the same reason
 
 
+def _own_key(match: IntakeOutcome, bindings: tuple[BindOutcome, ...]) -> IntakeOutcome:
+    """`match` (our key, no renewal) for a leaf whose private key came in its own file:
+    what happened, said plainly (the key kept, the mailbox it serves, or none)."""
+    if not bindings:
+        where = ("bound to no mailbox (import it again with --mailbox ADDRESS, or add a "
+                 "binding rule)")
+    else:
+        where = ", ".join(f"already bound to {b.address}" if b.role is None
+                          else f"{b.role} certificate of {b.address}" for b in bindings)
+    return replace(match, reason=f"came with its private key, both kept here: {where}")
+
+
 def _store_leaf(session: Session, item: LoadedCertificate, facts: CertFacts, *, source: str,
-                run: _Run) -> LeafOutcome:
+                run: _Run, file_key: str | None) -> LeafOutcome:
     row = session.scalars(select(Certificate).where(
         col(Certificate.fingerprint_sha256) == facts.fingerprint_sha256)).first()
     status = "known"
@@ -308,11 +330,16 @@ def _store_leaf(session: Session, item: LoadedCertificate, facts: CertFacts, *, 
                      for m in find_mailboxes(session, addresses))
     # Issue 5: a certificate for one of our keys completes (and may activate) its renewal.
     match = match_issued_certificate(session=session, certificate_row=row, at=run.at,
-                                     actor=run.actor)
+                                     actor=run.actor, thresholds=run.thresholds)
+    if match.status == "key-only" and match.renewal_id is None and file_key == row.spki_sha256:
+        match = _own_key(match, bindings)
     return LeafOutcome(facts.fingerprint_sha256, facts.subject, status, bindings, match)
 
 
-def _apply(session: Session, bundle: Bundle, *, run: _Run) -> list[Item]:
+def _apply(session: Session, bundle: Bundle, *, run: _Run,
+           file_key: str | None = None) -> list[Item]:
+    """Store what `bundle` holds; `file_key`: the SPKI SHA-256 of the private key the file
+    came with (kept just before, in the same transaction)."""
     source = bundle.source
     certs = [(c, certificate_facts(c.certificate, der=c.der)) for c in bundle.certificates]
     items: list[Item] = []
@@ -322,7 +349,7 @@ def _apply(session: Session, bundle: Bundle, *, run: _Run) -> list[Item]:
             if facts.is_ca or "leaf" not in run.accept:
                 items.append(store_ca(session, item, source=source, at=run.at, actor=run.actor))
     if "leaf" in run.accept:
-        items += [_store_leaf(session, item, facts, source=source, run=run)
+        items += [_store_leaf(session, item, facts, source=source, run=run, file_key=file_key)
                   for item, facts in certs if not facts.is_ca]
     if "crl" in run.accept:
         items += [store_crl(session, c, source=source, at=run.at, actor=run.actor)
@@ -399,7 +426,8 @@ def _import_file(store: Store, path: Path, refusal: str | None, *, run: _Run) ->
                                        source=source)
                     items.append(KeyOutcome(held.spki_sha256, held.path,
                                             "added" if added else "known"))
-                items += _apply(session, bundle, run=run)
+                items += _apply(session, bundle, run=run,
+                                file_key=None if held is None else held.spki_sha256)
                 fault("import:before-commit")  # every row of the file flushed, none committed
             fault("import:after-commit")
             break
@@ -442,14 +470,43 @@ def _reverify(store: Store, reports: list[FileReport], run: _Run) -> None:
         reports[index] = FileReport(report.path, items, report.notes, report.error)
 
 
+def _revalidate_bound(store: Store, reports: list[FileReport], run: _Run) -> None:
+    """Re-validate (the scan's rules) the mailboxes that got a new CURRENT certificate in
+    this run, so that `status`, `report` and `mailbox show` reflect it at once; a binding
+    that came with its renewal's activation was re-validated then, and is left out."""
+    bound: set[str] = set()
+    for report in reports:
+        for item in report.items:
+            if not isinstance(item, LeafOutcome):
+                continue
+            done = (item.match.address if item.match is not None
+                    and item.match.status == "active" else None)
+            bound |= {b.address for b in item.bindings
+                      if b.role is BindingRole.CURRENT and b.address != done}
+    if not bound:
+        return
+
+    def work(session: Session) -> None:
+        revalidate_mailboxes(session, addresses=sorted(bound), at=run.at, actor=run.actor,
+                             reason="new current certificate imported",
+                             trigger=IMPORT_TRIGGER, thresholds=run.thresholds)
+
+    run_in_transaction(store.sessions, work)  # again after a lock conflict (two importers)
+
+
 def import_paths(*, store: Store, paths: Sequence[Path], at: dt.datetime, actor: str,
                  mailbox: str | None = None, passphrase: bytes | None = None,
                  rules: BindingRules | None = None, accept: frozenset[str] = ALL_KINDS,
                  progress: Progress | None = None, keys: KeyIntake | None = None,
-                 stop_on_wrong_passphrase: bool = False) -> ImportReport:
+                 stop_on_wrong_passphrase: bool = False,
+                 thresholds: Thresholds | None = None, revalidate: bool = False,
+                 ) -> ImportReport:
     """Import every file under `paths` (see the module docstring); `accept` narrows the
     kinds stored ("leaf", "ca", "crl"; `trust import` passes {"ca"}, `crl import` {"crl"}).
-    `passphrase` opens PKCS#12 files; `keys` keeps their private keys.
+    `passphrase` opens PKCS#12 files; `keys` keeps their private keys; `thresholds`
+    (config's) rate the mailboxes re-validated: a renewal's on ACTIVE, always; with
+    `revalidate` (the CLI and the console ask for it), also every mailbox given a new
+    current certificate (see the module docstring), else left to the next scan.
 
     Raises NotFoundError / ConflictError for an unknown or archived `mailbox` and, with
     `stop_on_wrong_passphrase`, PassphraseError for a PKCS#12 `passphrase` does not open
@@ -457,7 +514,7 @@ def import_paths(*, store: Store, paths: Sequence[Path], at: dt.datetime, actor:
     problems are values.
     """
     run = _Run(at=at, actor=actor, accept=accept, passphrase=passphrase,
-               rules=rules or BindingRules(), mailbox=None, keys=keys)
+               rules=rules or BindingRules(), mailbox=None, keys=keys, thresholds=thresholds)
     if mailbox is not None:
         run.mailbox = _mailbox_address(store, mailbox)
     files = collect_files(paths)
@@ -479,4 +536,6 @@ def import_paths(*, store: Store, paths: Sequence[Path], at: dt.datetime, actor:
         if progress is not None:
             progress(done, len(files))
     _reverify(store, reports, run)
+    if revalidate:
+        _revalidate_bound(store, reports, run)
     return ImportReport(at=at, files=tuple(reports))

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from certmgr.config import Settings
     from certmgr.pki.load import LoadedKey
     from certmgr.services.importer import ImportReport
+    from certmgr.services.status import Thresholds
     from certmgr.store.models import Certificate
     from certmgr.store.session import Store
 
@@ -168,7 +169,8 @@ def record_key(session: Session, held: HeldKey, *, at: dt.datetime, actor: str,
 
 
 def match_issued_certificate(*, session: Session, certificate_row: Certificate,
-                             at: dt.datetime, actor: str) -> IntakeOutcome:
+                             at: dt.datetime, actor: str,
+                             thresholds: Thresholds | None = None) -> IntakeOutcome:
     """Match a stored leaf (flushed: it has an id) to our keys and move its renewal on.
 
     Runs in the caller's transaction and never commits; idempotent (a second import of
@@ -186,7 +188,7 @@ def match_issued_certificate(*, session: Session, certificate_row: Certificate,
         return IntakeOutcome("key-only")
     mailbox = session.get(Mailbox, renewal.mailbox_id)
     if mailbox is None:  # foreign key: cannot happen short of a damaged database
-        return IntakeOutcome("key-only", renewal.id)
+        return IntakeOutcome("key-only", renewal.id, reason="its mailbox is gone")
     state = RenewalState(renewal.state)
     same = renewal.certificate_id == certificate_row.id
     if state in (RenewalState.CSR_READY, RenewalState.ORDERED):
@@ -196,9 +198,13 @@ def match_issued_certificate(*, session: Session, certificate_row: Certificate,
         # ACTIVE with this certificate: a re-import. Otherwise the renewal was closed
         # (REJECTED/ABANDONED) or holds another certificate for the same key: the
         # certificate is stored and bound by the importer's rules, the renewal untouched.
-        return IntakeOutcome("known" if same else "key-only", renewal.id, mailbox.address)
+        if same:
+            return IntakeOutcome("known", renewal.id, mailbox.address)
+        return IntakeOutcome("key-only", renewal.id, mailbox.address,
+                             f"it is {state} with another certificate"
+                             if renewal.certificate_id is not None else f"it is {state}")
     return try_activate(session, renewal=renewal, mailbox=mailbox, cert=certificate_row,
-                        at=at, actor=actor)
+                        at=at, actor=actor, thresholds=thresholds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,9 +237,11 @@ def import_issued(*, store: Store, settings: Settings, address: str, path: Path,
     # The importer imports this module for the hook: import it at call time.
     from certmgr.services.binding import BindingRules  # noqa: PLC0415
     from certmgr.services.importer import LeafOutcome, import_paths  # noqa: PLC0415
+    from certmgr.services.status import Thresholds  # noqa: PLC0415
 
     report = import_paths(store=store, paths=[path], at=at, actor=actor, mailbox=address,
-                          rules=BindingRules.from_settings(settings))
+                          rules=BindingRules.from_settings(settings),
+                          thresholds=Thresholds.from_settings(settings), revalidate=True)
     matches = tuple(i.match for f in report.files for i in f.items
                     if isinstance(i, LeafOutcome) and i.match is not None)
     return IntakeReport(address.strip().lower(), report, matches)

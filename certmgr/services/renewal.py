@@ -6,13 +6,17 @@
   certificate's public key is one of ours. ACTIVE needs the certificate valid against the
   store's trust material and bound as CURRENT (the old certificate becoming PREVIOUS,
   still kept, see `certmgr.services.binding`); a certificate valid only later (bound
-  NEXT) or invalid stays ISSUED, and `activate` tries again;
+  NEXT) or invalid stays ISSUED, and `activate` (`certmgr order activate`) tries again;
+- on ACTIVE the mailbox is re-validated in the same transaction
+  (`certmgr.services.scan.revalidate_mailboxes`, the scan's rules): `status`, `report`
+  and `mailbox show` show the new certificate's status at once, not at the next scan;
 - `reject` (ORDERED -> REJECTED: ANS refused the request) and `abandon` (any open state).
 Any other transition raises ConflictError naming the state and what is allowed.
 
-Crash safety: an activation (bind CURRENT, old binding PREVIOUS, renewal ACTIVE, audit
-events) is one transaction; fault points `renewal:after-bind`, `renewal:after-activate`
-(inside it) and `renewal:after-commit` (`activate` only) let tests SIGKILL it there.
+Crash safety: an activation (bind CURRENT, old binding PREVIOUS, renewal ACTIVE, the
+mailbox re-validated, audit events) is one transaction; fault points `renewal:after-bind`,
+`renewal:after-activate` (inside it) and `renewal:after-commit` (`activate` only) let
+tests SIGKILL it there.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from certmgr.pki.classify import Environment
 from certmgr.pki.validate import RevocationMode, ValidationContext, Validator
 from certmgr.services.binding import bind_certificate
 from certmgr.services.mailboxes import normalize_address
+from certmgr.services.scan import ACTIVATION_TRIGGER, revalidate_mailboxes
 from certmgr.services.trustctx import load_trust_material
 from certmgr.store.audit import append_event
 from certmgr.store.enums import BindingRole, MailboxEnvironment
@@ -46,6 +51,7 @@ from certmgr.store.models import (
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from certmgr.services.status import Thresholds
     from certmgr.store.session import Store
 
 __all__ = [
@@ -55,6 +61,7 @@ __all__ = [
     "RenewalView",
     "abandon",
     "activate",
+    "activate_due",
     "list_renewals",
     "mark_ordered",
     "open_renewal",
@@ -98,25 +105,34 @@ class IntakeOutcome:
     """What `certmgr.services.intake.match_issued_certificate` did for one certificate.
 
     status: `no-key` (no key of ours: "no private key here"), `key-only` (our key but no
-    open renewal), `issued`, `active`, `known` (already matched)."""
+    open renewal: `reason` says why, or, from the importer, what became of a certificate
+    whose key came in the same PKCS#12), `issued`, `active`, `known` (already matched).
+    `mailbox_status`: the mailbox's status once re-validated on ACTIVE."""
 
     status: str
     renewal_id: int | None = None
     address: str | None = None
     reason: str | None = None
+    mailbox_status: str | None = None
 
     @property
     def note(self) -> str:
         if self.status == "no-key":
             return NO_KEY
-        if self.renewal_id is None:  # key-only: our key, never used by a renewal
-            return "our private key, no renewal waiting for it"
+        if self.status == "key-only" and self.renewal_id is None:  # no renewal used it
+            return self.reason or "our private key, no renewal waiting for it"
+        if self.status == "key-only":
+            return (f"our private key; renewal #{self.renewal_id} of {self.address} left as "
+                    f"it is ({self.reason})")
         text = f"renewal #{self.renewal_id} of {self.address}: {self.status}"
+        if self.mailbox_status:
+            text += f", mailbox now {self.mailbox_status}"
         return f"{text} ({self.reason})" if self.reason else text
 
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "renewal": self.renewal_id, "mailbox": self.address,
-                "reason": self.reason, "note": self.note}
+                "reason": self.reason, "mailbox_status": self.mailbox_status,
+                "note": self.note}
 
 
 def _view(renewal: Renewal, address: str, cert: str | None, *, at: dt.datetime,
@@ -288,10 +304,12 @@ def _promote_next(session: Session, *, mailbox: Mailbox, cert: Certificate,
 
 
 def try_activate(session: Session, *, renewal: Renewal, mailbox: Mailbox, cert: Certificate,
-                 at: dt.datetime, actor: str) -> IntakeOutcome:
+                 at: dt.datetime, actor: str,
+                 thresholds: Thresholds | None = None) -> IntakeOutcome:
     """ISSUED -> ACTIVE when `cert` validates at `at` and becomes the CURRENT binding (the
-    old one PREVIOUS; a NEXT binding of `cert` is promoted); otherwise the renewal stays
-    ISSUED and the outcome says why."""
+    old one PREVIOUS; a NEXT binding of `cert` is promoted), then the mailbox re-validated
+    with `thresholds` (default: the scan's defaults); otherwise the renewal stays ISSUED
+    and the outcome says why."""
     problem = _validate(session, mailbox, cert, at=at)
     if problem is not None:
         return IntakeOutcome("issued", renewal.id, mailbox.address, f"not valid: {problem}")
@@ -312,11 +330,40 @@ def try_activate(session: Session, *, renewal: Renewal, mailbox: Mailbox, cert: 
     _move(session, renewal, mailbox, RenewalState.ACTIVE,
           allowed_from=frozenset({RenewalState.ISSUED}), at=at, actor=actor,
           action="renewal.activated", details={"fingerprint": cert.fingerprint_sha256})
-    fault("renewal:after-activate")  # ACTIVE and audited, not committed yet
-    return IntakeOutcome("active", renewal.id, mailbox.address)
+    scanned = revalidate_mailboxes(session, addresses=[mailbox.address], at=at, actor=actor,
+                                   reason=f"renewal #{renewal.id} activated",
+                                   trigger=ACTIVATION_TRIGGER, thresholds=thresholds)
+    fault("renewal:after-activate")  # ACTIVE, audited and re-validated, not committed yet
+    return IntakeOutcome("active", renewal.id, mailbox.address,
+                         mailbox_status=str(scanned[0].status) if scanned else None)
 
 
-def activate(*, store: Store, address: str, at: dt.datetime, actor: str) -> IntakeOutcome:
+def activate_due(*, store: Store, at: dt.datetime, actor: str,
+                 thresholds: Thresholds | None = None) -> list[IntakeOutcome]:
+    """Try again every ISSUED renewal whose certificate has started (notBefore <= `at`): a
+    certificate imported before its start date becomes ACTIVE on the first scan after it,
+    without an operator's `order activate`. One transaction per renewal; the outcomes of
+    those tried (still ISSUED ones say why)."""
+    with store.sessions() as session:
+        due = session.execute(
+            select(col(Mailbox.address))
+            .join(Renewal, col(Renewal.mailbox_id) == col(Mailbox.id))
+            .join(Certificate, col(Certificate.id) == col(Renewal.certificate_id))
+            .where(col(Renewal.state) == RenewalState.ISSUED,
+                   col(Certificate.not_before) <= at)
+            .order_by(col(Mailbox.address))).scalars().all()
+    outcomes = []
+    for address in due:
+        try:
+            outcomes.append(activate(store=store, address=address, at=at, actor=actor,
+                                     thresholds=thresholds))
+        except ConflictError:  # moved on meanwhile (another user activated or abandoned it)
+            continue
+    return outcomes
+
+
+def activate(*, store: Store, address: str, at: dt.datetime, actor: str,
+             thresholds: Thresholds | None = None) -> IntakeOutcome:
     """Try again ISSUED -> ACTIVE (e.g. once a certificate bound NEXT has become valid)."""
     with store.transaction() as session:
         mailbox, renewal = open_renewal(session, address)
@@ -326,6 +373,6 @@ def activate(*, store: Store, address: str, at: dt.datetime, actor: str) -> Inta
         cert = session.get(Certificate, renewal.certificate_id)
         assert cert is not None
         outcome = try_activate(session, renewal=renewal, mailbox=mailbox, cert=cert, at=at,
-                               actor=actor)
+                               actor=actor, thresholds=thresholds)
     fault("renewal:after-commit")
     return outcome

@@ -13,6 +13,11 @@ checked from the stored facts, so no certificate is parsed twice), write (one
 transaction: one `ValidationRun`, the `ValidationResult` rows in one executemany, the
 mailbox statuses in one bulk UPDATE by primary key, one audit event).
 
+`revalidate_mailboxes` applies the same rules to a few mailboxes inside the caller's
+transaction: a renewal's activation, an import that gave mailboxes a new current
+certificate. The mailbox then shows its certificate's status at once, not at the next
+scan; its run has its own trigger, so it never counts as "the last scan".
+
 Environments: a mailbox of the production (test) environment is validated against
 the production (test) trust material and its certificate must be a production
 (test) one. Certificates of certmgr's own FIXTURE PKI (demo and tests; trusted only
@@ -56,9 +61,16 @@ if TYPE_CHECKING:
 
     from certmgr.store.session import Store
 
-__all__ = ["PROFILE", "MailboxScan", "ScanReport", "TrustLoader", "TrustMaterialLike", "scan"]
+__all__ = ["ACTIVATION_TRIGGER", "IMPORT_TRIGGER", "PROFILE", "MailboxScan", "ScanReport",
+           "TrustLoader", "TrustMaterialLike", "revalidate_mailboxes", "scan"]
 
 PROFILE = "ORG_AUTH_CLI"
+ACTIVATION_TRIGGER = "activation"
+"""`ValidationRun.trigger` of `revalidate_mailboxes` when a renewal becomes ACTIVE."""
+IMPORT_TRIGGER = "import"
+"""`ValidationRun.trigger` of `revalidate_mailboxes` after an import bound a new current
+certificate."""
+_CHUNK = 500  # addresses per IN (...) list
 _REQUIRED_EKU = "clientAuth"
 _PKI_ENV = {MailboxEnvironment.PRODUCTION: Environment.PRODUCTION,
             MailboxEnvironment.TEST: Environment.TEST}
@@ -182,7 +194,7 @@ def _json_tuple(text: str) -> tuple[str, ...]:
     return tuple(json.loads(text))
 
 
-def _load(session: Session) -> list[_Target]:
+def _load(session: Session, addresses: Sequence[str] | None = None) -> list[_Target]:
     query = (
         select(*_COLUMNS)
         .outerjoin(Binding, and_(col(Binding.mailbox_id) == Mailbox.id,
@@ -191,6 +203,8 @@ def _load(session: Session) -> list[_Target]:
         .where(col(Mailbox.archived).is_(False))
         .order_by(col(Mailbox.address))
     )
+    if addresses is not None:
+        query = query.where(col(Mailbox.address).in_(list(addresses)))
     memo = _Memo()
     out: list[_Target] = []
     rows: Any = session.execute(query)  # 32 columns: beyond the typed overloads anyway
@@ -303,8 +317,9 @@ _SET_STATUS = (update(_MAILBOX).where(_MAILBOX.c.id == bindparam("b_id"))
 
 def _write(session: Session, targets: list[_Target], verdicts: list[_Verdict], *,
            at: dt.datetime, now: dt.datetime, actor: str, counts: dict[MailboxStatus, int],
-           ) -> int:
-    run = ValidationRun(started_at=now, finished_at=now, at=at, trigger=SCAN_TRIGGER,
+           trigger: str = SCAN_TRIGGER, action: str = "scan",
+           details: dict[str, Any] | None = None) -> int:
+    run = ValidationRun(started_at=now, finished_at=now, at=at, trigger=trigger,
                         actor=actor)
     session.add(run)
     session.flush()
@@ -336,10 +351,50 @@ def _write(session: Session, targets: list[_Target], verdicts: list[_Verdict], *
         session.connection().execute(insert(_RESULTS), results)
     if statuses:
         session.connection().execute(_SET_STATUS, statuses)
-    append_event(session, actor=actor, action="scan", at=now, object_type="validation_run",
+    append_event(session, actor=actor, action=action, at=now, object_type="validation_run",
                  object_id=run.id, details={"at": at.isoformat(), "certificates": len(results),
-                                            "counts": {str(k): n for k, n in counts.items()}})
+                                            "counts": {str(k): n for k, n in counts.items()},
+                                            **(details or {})})
     return run.id
+
+
+def _summary(target: _Target, verdict: _Verdict) -> MailboxScan:
+    return MailboxScan(target.address, verdict.status, verdict.days_left,
+                       tuple(dict.fromkeys(str(f.code) for f in verdict.findings)))
+
+
+def revalidate_mailboxes(session: Session, *, addresses: Sequence[str], at: dt.datetime,
+                         actor: str, reason: str, trigger: str,
+                         thresholds: Thresholds | None = None,
+                         now: dt.datetime | None = None) -> tuple[MailboxScan, ...]:
+    """`scan` for the mailboxes `addresses` only, in the caller's transaction (flushed rows
+    count: call it after changing their CURRENT binding): the same rules and trust
+    material, their statuses stored, one `ValidationResult` each in one run of `trigger`
+    (`ACTIVATION_TRIGGER`, `IMPORT_TRIGGER`: never "the last scan") and one
+    `mailbox.revalidated` audit event naming `reason`. Archived and unknown addresses
+    are skipped, as `scan` skips them; by address."""
+    now = now or at
+    wanted = sorted(set(addresses))
+    targets = [t for i in range(0, len(wanted), _CHUNK)
+               for t in _load(session, wanted[i:i + _CHUNK])]
+    if not targets:
+        return ()
+    targets.sort(key=lambda t: t.address)
+    verdicts, _ = _judge(targets, session, at=at, thresholds=thresholds or Thresholds(),
+                         loader=_store_trust, processes=1 if len(targets) == 1 else None)
+    counts: dict[MailboxStatus, int] = {}
+    for v in verdicts:
+        counts[v.status] = counts.get(v.status, 0) + 1
+    details: dict[str, Any] = {"reason": reason, "mailboxes": len(targets)}
+    if len(targets) == 1:
+        details |= {"mailbox": targets[0].address, "status": str(verdicts[0].status)}
+    _write(session, targets, verdicts, at=at, now=now, actor=actor, counts=counts,
+           trigger=trigger, action="mailbox.revalidated", details=details)
+    done = {t.address for t in targets}
+    for obj in list(session.identity_map.values()):  # the bulk UPDATE bypassed the ORM
+        if isinstance(obj, Mailbox) and obj.address in done:
+            session.expire(obj, ["status", "days_left"])
+    return tuple(_summary(t, v) for t, v in zip(targets, verdicts, strict=True))
 
 
 def scan(*, store: Store, at: dt.datetime, actor: str, now: dt.datetime | None = None,
@@ -374,7 +429,5 @@ def scan(*, store: Store, at: dt.datetime, actor: str, now: dt.datetime | None =
     return ScanReport(
         at=at, checked_at=now, run_id=run_id, counts=counts,
         certificates=sum(v.result is not None for v in verdicts), timings=timings,
-        mailboxes=tuple(MailboxScan(t.address, v.status, v.days_left,
-                                    tuple(dict.fromkeys(str(f.code) for f in v.findings)))
-                        for t, v in zip(targets, verdicts, strict=True)),
+        mailboxes=tuple(_summary(t, v) for t, v in zip(targets, verdicts, strict=True)),
         trust_findings=trust_findings)

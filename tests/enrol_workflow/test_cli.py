@@ -14,9 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from sqlmodel import select
+from sqlmodel import col, select
 
+from certmgr.store.audit import verify_chain
 from certmgr.store.models import AuditEvent, KeyRecord, Renewal, RevocationCode
 from certmgr.store.session import Store
 
@@ -192,6 +195,32 @@ class TestRevocationCode:
         assert all("RC-SECRET" not in str(e.details) for e in events)
 
 
+def test_every_step_is_audited(active: Store, cli: Invoke, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 5, item 7: key generated, CSR created, order marked, certificate matched,
+    exported, revocation code stored and revealed, each an audit event naming the
+    mailbox, in that order, with no secret in any of them; the chain verifies."""
+    monkeypatch.setenv("CERTMGR_EXPORT_PASSWORD", EXPORT_PASSWORD)
+    assert cli("export", ADDRESS, "--format", "p12", "--out", tmp_path / "a.p12").code == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO("RC-SECRET-77\n"))
+    assert cli("order", "revocation-code", ADDRESS, "--set").code == 0
+    assert cli("order", "revocation-code", ADDRESS, "--reveal").code == 0
+    with active.sessions() as session:
+        events = session.scalars(select(AuditEvent).order_by(col(AuditEvent.id))).all()
+        chain = verify_chain(session)
+    steps = ["key.generated", "csr.created", "order.marked", "certificate.matched",
+             "renewal.activated", "exported", "revocation_code.stored",
+             "revocation_code.revealed"]
+    actions = [e.action for e in events]
+    assert [a for a in actions if a in steps] == steps
+    assert chain.ok, chain.reason
+    for event in events:
+        text = json.dumps(event.details)
+        assert "RC-SECRET" not in text
+        assert PASSPHRASE not in text
+        assert EXPORT_PASSWORD not in text
+
+
 class TestCrashSafety:
     """SIGKILL during `csr new`: no row without its key file, no partial key file."""
 
@@ -226,6 +255,55 @@ class TestCommands:
         again = cli("csr", "new", ADDRESS)
         assert again.code == 2
         assert "already has renewal" in again.err
+
+    def test_a_mistyped_passphrase_writes_no_key(self, store: Store, cli: Invoke, home: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+        """Every key of a home shares one passphrase: once a key is held, `csr new` under
+        another one is refused (exit 2, the key named), with no key file and no renewal."""
+        assert cli("csr", "new", ADDRESS).code == 0
+        assert cli("order", "abandon", ADDRESS).code == 0
+        keys = sorted((home / "keys").glob("*.pem"))
+        monkeypatch.setenv("CERTMGR_PASSPHRASE", "correct horse battery stapel")
+        refused = cli("csr", "new", ADDRESS)
+        assert refused.code == 2
+        assert "does not open the keys already held here (keys/" in refused.err
+        assert refused.err.count("\n") == 1
+        batch = cli("csr", "new", "--due", "--within", "100000", "--json")
+        assert batch.code == 2
+        assert sorted((home / "keys").glob("*.pem")) == keys
+        monkeypatch.setenv("CERTMGR_PASSPHRASE", PASSPHRASE)
+        assert cli("csr", "new", ADDRESS).code == 0
+
+    def test_key_choices_ec_plaintext_and_out(self, store: Store, cli: Invoke, home: Path,
+                                              tmp_path: Path) -> None:
+        """--ec-p256 warns that IGC Santé may refuse it; --insecure-plaintext-key warns
+        and writes a plaintext key (still 0600, in keys/); --out takes the CSR elsewhere;
+        --key-size 3072 gives an encrypted RSA-3072 key."""
+        out_dir = tmp_path / "csrs"
+        out_dir.mkdir()
+        done = cli("csr", "new", ADDRESS, "--ec-p256", "--insecure-plaintext-key",
+                   "--out", out_dir, "--json")
+        assert done.code == 0, done.err
+        assert "IGC Santé is not known to accept EC keys" in done.err
+        assert "stored UNENCRYPTED" in done.err
+        made = done.json()
+        assert (made["algorithm"], made["encrypted"]) == ("ec-p256", False)
+        key_path, csr_path = Path(made["key_path"]), Path(made["csr_path"])
+        assert csr_path.parent == out_dir
+        assert key_path.parent == home / "keys"
+        assert _mode(key_path) == 0o600
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        assert cli("csr", "lint", csr_path, "--profile", "ORG_AUTH_CLI").code == 0
+        assert cli("order", "abandon", ADDRESS).code == 0
+        rsa3072 = cli("csr", "new", ADDRESS, "--key-size", "3072", "--json")
+        assert rsa3072.code == 0, rsa3072.err
+        assert (rsa3072.json()["algorithm"], rsa3072.json()["encrypted"]) == ("rsa3072", True)
+        pem = Path(rsa3072.json()["key_path"]).read_bytes()
+        assert b"ENCRYPTED PRIVATE KEY" in pem
+        loaded = serialization.load_pem_private_key(pem, password=PASSPHRASE.encode())
+        assert isinstance(loaded, rsa.RSAPrivateKey)
+        assert loaded.key_size == 3072
 
     def test_from_csv_reports_each_row(self, store: Store, cli: Invoke, tmp_path: Path,
                                        ) -> None:

@@ -76,7 +76,10 @@ class TestHook:
                             passphrase=PASSPHRASE.encode(), at=AT, actor=ACTOR, options=FAST)
         abandon(store=store, address=ADDRESS, at=AT, actor=ACTOR)
         der = issue(made.csr_path.read_bytes()).public_bytes(serialization.Encoding.DER)
-        assert _hook(store, der, at=AT).status == "key-only"
+        outcome = _hook(store, der, at=AT)
+        assert outcome.status == "key-only"
+        assert outcome.note == (f"our private key; renewal #{outcome.renewal_id} of {ADDRESS} "
+                                "left as it is (it is ABANDONED)")
         with store.sessions() as session:
             assert session.scalars(select(Renewal.state)).one() == "ABANDONED"
 

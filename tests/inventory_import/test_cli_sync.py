@@ -74,7 +74,29 @@ def test_import_with_passphrase_file_and_mailbox(cli: Invoke, store: Store, pki:
     assert b"ENCRYPTED" in key_file.read_bytes()
     assert file["bound"][0]["mailbox"] == "app@ch.mssante.fr"
     assert file["bound"][0]["role"] == "current"
+    # what became of the certificate, said plainly (not "no renewal waiting for it")
+    assert file["notes"][1] == ("came with its private key, both kept here: current "
+                                "certificate of app@ch.mssante.fr")
+    again = cli("import", p12, "--passphrase-file", secret, "--mailbox", "app@ch.mssante.fr")
+    assert again.code == 0, again.err
+    assert again.out.startswith("known ")
+    assert ("private key already held here; came with its private key, both kept here: "
+            "already bound to app@ch.mssante.fr") in again.out
     assert cli("import", p12, "--passphrase-file", secret, "--mailbox", "x@y.fr").code == 2
+
+
+def test_pkcs12_with_no_mailbox_says_so(cli: Invoke, pki: Path, tmp_path: Path) -> None:
+    """A PKCS#12 whose certificate no binding rule ties to a mailbox: the key is kept and
+    the report says the certificate serves no mailbox yet, and how to bind it."""
+    secret = tmp_path / "pass.txt"
+    secret.write_text(P12_PASSWORD + "\n")
+    secret.chmod(0o600)
+    out = cli("import", pki / "bundles" / "el-org-auth-valid.p12", "--passphrase-file", secret)
+    assert out.code == 0, out.err
+    assert "private key stored in keys/imported-" in out.out
+    assert ("came with its private key, both kept here: bound to no mailbox (import it "
+            "again with --mailbox ADDRESS, or add a binding rule)") in out.out
+    assert "no renewal waiting" not in out.out
 
 
 def test_trust_commands(cli: Invoke, pki: Path) -> None:
@@ -104,7 +126,12 @@ def test_crl_commands(cli: Invoke, pki: Path) -> None:
     assert [(c["number"], c["current"], c["verified"], c["entries"]) for c in listed] == [
         (100, True, True, 2), (99, False, True, 1)]
     assert {"freshness", "this_update", "next_update", "issuer", "delta"} <= set(listed[0])
-    assert cli("crl", "list").code == 0
+    # the fixture CRLs' nextUpdate (a week after the fixture instant, 2025) has passed
+    assert [c["freshness"] for c in listed] == ["stale", "stale"]
+    assert listed[0]["issuer"].startswith("CN=AC IGC-SANTE ELEMENTAIRE ORGANISATIONS")
+    text = cli("crl", "list")
+    assert text.code == 0
+    assert text.out.startswith("stale ")
 
 
 def test_commands_refuse_an_unmigrated_database(tmp_path: Path,

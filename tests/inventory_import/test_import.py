@@ -115,6 +115,27 @@ def test_unreadable_file_in_a_directory(store: Store, pki: Path, tmp_path: Path)
         "locked.pem": "rejected", "ok.pem": "added"}
 
 
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux /proc")
+def test_a_file_that_fails_to_read_in_a_directory(store: Store, pki: Path,
+                                                   tmp_path: Path) -> None:
+    """What an unreadable file does, even as root (who reads any mode): /proc/self/mem
+    is a regular file whose read fails (EIO). It is rejected with the reason, the
+    others are imported."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "broken.pem").symlink_to("/proc/self/mem")
+    shutil.copy(pki / "leaves" / "fo-org-auth-valid.pem", folder / "ok.pem")
+    report = import_paths(store=store, paths=[folder], at=AT, actor=ACTOR)
+    statuses = {Path(f.path).name: (f.status, f.error) for f in report.files}
+    assert statuses["ok.pem"] == ("added", None)
+    status, error = statuses["broken.pem"]
+    assert status == "rejected"
+    assert error is not None
+    assert "cannot read" in error
+    assert str(folder / "broken.pem") in error
+    assert counts(store)["certificates"] == 1
+
+
 def test_missing_path_and_empty_file(store: Store, tmp_path: Path) -> None:
     (tmp_path / "empty.pem").write_bytes(b"")
     (tmp_path / "key-only.txt").write_text("just some text\n")

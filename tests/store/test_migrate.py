@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from click.testing import CliRunner
 from sqlalchemy import Engine, inspect, text
+from sqlmodel import Session, select
 
+from certmgr.cli import main
 from certmgr.config import Settings
 from certmgr.errors import MigrationRequiredError, NotFoundError
 from certmgr.store import (
@@ -17,6 +22,7 @@ from certmgr.store import (
     models_alerts,  # noqa: F401 - registers the monitoring tables
     models_probes,  # noqa: F401 - registers the probe tables
 )
+from certmgr.store.audit import append_event, verify_chain
 from certmgr.store.engine import make_engine
 from certmgr.store.migrate import (
     alembic_config,
@@ -25,8 +31,9 @@ from certmgr.store.migrate import (
     head_revision,
     upgrade,
 )
-from certmgr.store.models import StoreModel
+from certmgr.store.models import AuditEvent, Mailbox, StoreModel
 from certmgr.store.session import open_store
+from certmgr.store.testing import T0, sample_mailbox, sample_structure
 
 _TABLES = {
     "alembic_version", "audit_event", "binding", "ca_certificate", "certificate", "crl",
@@ -172,3 +179,44 @@ def test_alembic_ini_ships_inside_the_package() -> None:
     location = config.get_main_option("script_location")
     assert location is not None
     assert Path(location, "env.py").is_file()
+
+
+def _earlier_revisions() -> list[str]:
+    """Every real revision but the head, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return [r.revision for r in reversed(list(script.walk_revisions()))][:-1]
+
+
+@pytest.mark.parametrize("previous", _earlier_revisions())
+def test_a_database_of_an_earlier_release_upgrades_with_its_rows(
+        bare_engine: Engine, db_url: str, tmp_path: Path, previous: str) -> None:
+    """A database left by an earlier certmgr (each real revision, with a structure, a
+    mailbox and an audit event in it): commands refuse it and name `certmgr db upgrade`;
+    that command brings it to head, rows kept, and it opens again."""
+    assert upgrade(bare_engine, revision=previous) == previous
+    with Session(bare_engine) as session:  # tables unchanged since 0001
+        structure = sample_structure()
+        session.add(structure)
+        session.flush()
+        assert structure.id is not None
+        session.add(sample_mailbox(structure.id))
+        append_event(session, actor="tester", action="mailbox.add", at=T0,
+                     object_type="mailbox", object_id="app@clinique.mssante.fr")
+        session.commit()
+    settings = Settings(home=tmp_path / "home", db_url=db_url)
+    with pytest.raises(MigrationRequiredError,
+                       match=f"is at revision {previous}, certmgr needs {head_revision()}: "
+                             "run `certmgr db upgrade`"):
+        open_store(settings)
+    done = CliRunner().invoke(main, ["--home", str(settings.home), "--db", db_url, "db",
+                                     "upgrade", "--json"],
+                              standalone_mode=False, catch_exceptions=False)
+    assert done.return_value == 0
+    assert json.loads(done.stdout)["from"] == previous
+    assert json.loads(done.stdout)["to"] == head_revision()
+    with open_store(settings) as store, store.sessions() as session:
+        (mailbox,) = session.scalars(select(Mailbox)).all()
+        assert (mailbox.address, mailbox.environment) == ("app@clinique.mssante.fr", "test")
+        assert mailbox.structure.name == "Clinique 1"
+        assert [e.action for e in session.scalars(select(AuditEvent))] == ["mailbox.add"]
+        assert verify_chain(session).ok
