@@ -11,6 +11,8 @@ Leadership:
 - SQLite: one `serve` per home: an exclusive `fcntl.flock` on `<home>/serve.lock`; a
   second one refuses to start (ConflictError).
 
+At start-up, every permission problem `certmgr doctor` would report (home or key directory
+open to others, a key or database file readable by them) is logged as a warning.
 SIGTERM and SIGINT stop the service cleanly: running jobs finish, the lock is released.
 Logs are one JSON object per line on stderr.
 """
@@ -167,6 +169,15 @@ def _record_lease(settings: Settings, now: dt.datetime) -> None:
         engine.dispose()
 
 
+def _warn_permissions(settings: Settings) -> None:
+    """What `certmgr doctor`'s permissions check finds, one warning each, at start-up: a
+    service left running for months should not hold keys others can read unnoticed."""
+    from certmgr.services.doctor import permission_problems  # noqa: PLC0415
+
+    for problem in permission_problems(settings):
+        log.warning("permissions: %s (run `certmgr doctor`)", problem)
+
+
 def serve(settings: Settings, *, metrics_addr: tuple[str, int] | None = None,
           stop: threading.Event | None = None, clock: Clock | None = None,
           passphrase: Secret | None = None) -> int:
@@ -179,14 +190,16 @@ def serve(settings: Settings, *, metrics_addr: tuple[str, int] | None = None,
 
     clock = clock or SystemClock()
     stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # before the lock is visible: a SIGTERM from then on is a clean stop
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_args: stop.set())
     pg = settings.db_url.startswith("postgres")
     leader: PgLeader | FileLeader = PgLeader(settings.db_url) if pg else FileLeader(settings)
     if not pg:
         leader.try_acquire()  # raises ConflictError when another serve holds the home
     _configure_logging()
-    if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_args: stop.set())
+    _warn_permissions(settings)
     server = None
     try:
         store = open_store(settings)
@@ -206,6 +219,7 @@ def serve(settings: Settings, *, metrics_addr: tuple[str, int] | None = None,
             log.info("follower: another serve leads; retrying in %.0f s", RETRY_SECONDS)
             stop.wait(RETRY_SECONDS)
         if stop.is_set():
+            log.info("stopped before leading")
             return 0
         _record_lease(settings, clock.now())
         scheduler, missed = start(settings, now=clock.now(), passphrase=passphrase)

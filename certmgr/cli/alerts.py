@@ -35,6 +35,10 @@ def list_cmd(app: AppContext, limit: int, as_json: bool) -> int:
     for r in rows:
         what = r.kind if r.threshold is None else f"{r.kind}:{r.threshold}d"
         tail = "" if r.error is None else f"  ({r.error})"
+        if r.acknowledged_at is not None:
+            tail += f"  [acknowledged by {r.acknowledged_by or '?'}" + (
+                "" if r.snoozed_until is None else
+                f", snoozed until {r.snoozed_until:%Y-%m-%d %H:%M}Z") + "]"
         click.echo(f"{r.id:>6} {r.sent_at:%Y-%m-%d %H:%M}Z {r.status:<7} {what:<22} "
                    f"{r.channel:<10} {r.recipient}  {r.mailbox or '-'}{tail}")
     click.echo(f"{len(rows)} alert(s)")
@@ -43,14 +47,18 @@ def list_cmd(app: AppContext, limit: int, as_json: bool) -> int:
 
 @alerts.command("ack")
 @click.argument("alert_id", type=int)
-@click.option("--until", metavar="DATE", help="Also snooze this certificate's alerts until "
-              "DATE (ISO 8601).")
+@click.option("--until", metavar="DATE", help="Also snooze the alert until DATE (ISO 8601): "
+              "a certificate's alerts, or this CRL, order, endpoint or job failure.")
 @json_option
 @pass_app
 def ack_cmd(app: AppContext, alert_id: int, until: str | None, as_json: bool) -> int:
-    """Acknowledge alert ID (stops its escalation); `--until` snoozes it too."""
+    """Acknowledge alert ID (stops its escalation); `--until` snoozes it too.
+
+    A certificate's alert acknowledges that certificate (all its alerts, until its next
+    threshold); any other alert (CRL stale, order pending, probe or job failing)
+    acknowledges that one fact."""
     from certmgr.clock import parse_instant  # noqa: PLC0415
-    from certmgr.services.alert_log import acknowledge  # noqa: PLC0415
+    from certmgr.services.alert_log import acknowledge_alert  # noqa: PLC0415
     from certmgr.store.audit import os_user  # noqa: PLC0415
     from certmgr.store.session import open_store  # noqa: PLC0415
 
@@ -59,13 +67,16 @@ def ack_cmd(app: AppContext, alert_id: int, until: str | None, as_json: bool) ->
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--until") from None
     with open_store(app.settings) as store:
-        fingerprint = acknowledge(store=store, alert_id=alert_id, at=app.clock.now(),
-                                  actor=os_user(), until=snooze)
+        done = acknowledge_alert(store=store, alert_id=alert_id, at=app.clock.now(),
+                                 actor=os_user(), until=snooze)
     if as_json:
-        echo_json({"alert": alert_id, "acknowledged": True, "certificate": fingerprint,
-                   "snoozed_until": snooze})
+        echo_json({"alert": alert_id, "acknowledged": True, "kind": done.kind,
+                   "certificate": done.certificate, "dedup_key": done.dedup_key,
+                   "mailbox": done.mailbox, "snoozed_until": snooze})
         return ExitCode.OK
-    click.echo(f"acknowledged alert {alert_id} (certificate {fingerprint[:16]}...)"
+    what = (f"certificate {done.certificate[:16]}..." if done.certificate
+            else " ".join(filter(None, (done.kind, done.mailbox))))
+    click.echo(f"acknowledged alert {alert_id} ({what})"
                + ("" if snooze is None else f", snoozed until {snooze:%Y-%m-%d %H:%M}Z"))
     return ExitCode.OK
 

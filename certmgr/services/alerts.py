@@ -3,10 +3,13 @@
 
 `evaluate_alerts` is a pure read of the store: it returns the facts that hold at `at`
 for the current certificate of every active mailbox (a certificate only bound as
-`previous`, i.e. superseded, is silent), the current CRLs, the recent job runs and the
-failing endpoint probes (PROBE_FAILED: one fact per transition from ok to failing, dated by
-its first failing probe, `certmgr.services.probe_history.failing_streaks`; it names the
-endpoint, the probe's findings, and the mailbox's structure and current certificate).
+`previous`, i.e. superseded, is silent), the current CRLs, the pending orders, the failing
+jobs (JOB_FAILED: one fact per failing streak of a job, dated by its first failed run
+since its last success) and the failing endpoint probes (PROBE_FAILED: one fact per
+transition from ok to failing, dated by its first failing probe,
+`certmgr.services.probe_history.failing_streaks`; it names the endpoint, the probe's
+findings, and the mailbox's structure and current certificate). Snoozed alerts are left
+out until their date (`certmgr.services.alert_log.acknowledge_alert`).
 
 Expiry thresholds use CROSSING semantics: for each certificate the lowest threshold
 crossed (`days_left <= threshold`) is the one reported, never a higher one than the
@@ -15,12 +18,14 @@ therefore loses nothing (40 days left then 10: the 14-day alert is sent once, 30
 passed silently) and repeats nothing.
 
 `dispatch` sends each event to its recipients (the mailbox's contacts and the admins;
-the escalation contacts too once a certificate's alert has stayed unacknowledged for
-`escalate_after_days`), through every channel. Each (dedup_key, recipient, channel) is
-one `AlertSent` row, inserted in the same transaction as the send: the UNIQUE
-constraint makes a second service (or a retry) skip what was already told. A failed
-send is recorded `failed` and tried again by the next dispatch. Channels that are not
-addressed per recipient (webhook, log) get one row with recipient `*`.
+the escalation contacts too once an alert has stayed unacknowledged for
+`escalate_after_days`: a certificate's alert since its step was first told, any other
+fact since it was first told while it still holds), through every channel. Each
+(dedup_key, recipient, channel) is one `AlertSent` row, inserted in the same transaction
+as the send: the UNIQUE constraint makes a second service (or a retry) skip what was
+already told. A failed send is recorded `failed` and tried again by the next dispatch.
+Channels that are not addressed per recipient (webhook, log) get one row with recipient
+`*`.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
@@ -39,8 +44,10 @@ from certmgr.channels.base import Channel, Message
 from certmgr.channels.smtp import SmtpChannel
 from certmgr.errors import CertmgrError, NotFoundError
 from certmgr.services.alert_events import AlertEvent, AlertFinding, AlertKind
+from certmgr.services.alert_log import FactAck, fact_acks
 from certmgr.services.export import current_certificate
 from certmgr.services.messages import group_by_recipient, render, render_digest
+from certmgr.services.probe import code_rank
 from certmgr.services.probe_history import ProbeRecordView, failing_streaks
 from certmgr.services.status import days_left
 from certmgr.store.audit import append_event
@@ -112,14 +119,27 @@ def evaluate_alerts(*, store: Store, at: dt.datetime, thresholds: Sequence[int],
         events += _order_events(session, at=at, days=order_pending_days)
         events += _job_events(session, at=at)
         events += _probe_events(session, at=at)
-    return events
+        return _unsnoozed(session, events, at=at)
 
 
 def probe_alert_events(*, store: Store, at: dt.datetime) -> list[AlertEvent]:
     """The PROBE_FAILED alerts that hold at `at` (what the probe job dispatches right after
     probing; `evaluate_alerts` includes them too, so the digest lists them)."""
     with store.sessions() as session:
-        return _probe_events(session, at=at)
+        return _unsnoozed(session, _probe_events(session, at=at), at=at)
+
+
+def _unsnoozed(session: Session, events: list[AlertEvent], *, at: dt.datetime
+               ) -> list[AlertEvent]:
+    """`events` but the facts snoozed past `at` (`alert_log.acknowledge_alert` with
+    `until`; a certificate's snooze is applied by `_certificate_events`)."""
+    acks = fact_acks(session, (e.dedup_key for e in events if e.kind not in _CERT_KINDS))
+    return [e for e in events if e.kind in _CERT_KINDS or not _snoozed(acks.get(e.dedup_key),
+                                                                        at=at)]
+
+
+def _snoozed(ack: FactAck | None, *, at: dt.datetime) -> bool:
+    return ack is not None and ack.snoozed_until is not None and ack.snoozed_until > at
 
 
 def _certificate_events(session: Session, *, at: dt.datetime, thresholds: list[int]
@@ -195,12 +215,30 @@ def _order_events(session: Session, *, at: dt.datetime, days: int) -> list[Alert
 
 
 def _job_events(session: Session, *, at: dt.datetime) -> list[AlertEvent]:
-    rows = session.scalars(select(JobRun).where(
+    """JOB_FAILED: a job whose latest finished run (started within `_JOB_LOOKBACK` of
+    `at`) failed. One alert per failing streak, as for probes: the event's `at` is the
+    first failed run since the job's last success, so a job failing every hour is told
+    once (with its latest error), and a failure after a success is new."""
+    failing = session.scalars(select(col(JobRun.job)).where(
         col(JobRun.ok).is_(False), col(JobRun.started_at) >= at - _JOB_LOOKBACK,
-        col(JobRun.started_at) <= at).order_by(col(JobRun.started_at)))
-    # The event's `at` is the run's start, so one failed run is one alert.
-    return [AlertEvent(kind=AlertKind.JOB_FAILED, at=row.started_at, job_name=row.job,
-                       job_error=row.error or "failed") for row in rows]
+        col(JobRun.started_at) <= at).distinct().order_by(col(JobRun.job))).all()
+    events: list[AlertEvent] = []
+    for job in failing:
+        latest = session.scalars(select(JobRun).where(
+            col(JobRun.job) == job, col(JobRun.ok).is_not(None), col(JobRun.started_at) <= at,
+        ).order_by(col(JobRun.started_at).desc(), col(JobRun.id).desc()).limit(1)).first()
+        if latest is None or latest.ok:
+            continue
+        last_ok = session.scalar(select(func.max(col(JobRun.started_at))).where(
+            col(JobRun.job) == job, col(JobRun.ok).is_(True), col(JobRun.started_at) <= at))
+        streak = [col(JobRun.job) == job, col(JobRun.ok).is_(False),
+                  col(JobRun.started_at) <= at]
+        if last_ok is not None:
+            streak.append(col(JobRun.started_at) > last_ok)
+        since = session.scalar(select(func.min(col(JobRun.started_at))).where(*streak))
+        events.append(AlertEvent(kind=AlertKind.JOB_FAILED, at=since or latest.started_at,
+                                 job_name=job, job_error=latest.error or "failed"))
+    return events
 
 
 def _probe_events(session: Session, *, at: dt.datetime) -> list[AlertEvent]:
@@ -214,10 +252,12 @@ def _probe_events(session: Session, *, at: dt.datetime) -> list[AlertEvent]:
 
 
 def _probe_findings(latest: ProbeRecordView) -> tuple[AlertFinding, ...]:
-    """The worst finding of the latest probe with its sentence, then its other codes."""
+    """The most significant finding of the latest probe with its sentence (`record_probe`
+    keeps it), then its other codes, causes before symptoms (`code_rank`)."""
     worst, _, message = (latest.error or "").partition(": ")
     found = [AlertFinding(code=worst, message=message)] if latest.error else []
-    found += [AlertFinding(code=code, message="") for code in latest.codes if code != worst]
+    found += [AlertFinding(code=code, message="")
+              for code in sorted(latest.codes, key=code_rank) if code != worst]
     return tuple(found) or (AlertFinding(code=latest.status, message="the probe failed"),)
 
 
@@ -298,7 +338,9 @@ def _recipients(store: Store, event: AlertEvent, *, at: dt.datetime, policy: Ale
                 col(Mailbox.address) == event.mailbox)).first()
             out += list(mailbox.contacts) if mailbox is not None else []
         out += policy.admins
-        if event.kind in _CERT_KINDS and _escalation_due(session, event, at=at, policy=policy):
+        due = (_escalation_due if event.kind in _CERT_KINDS else _fact_escalation_due)(
+            session, event, at=at, policy=policy)
+        if due:
             out += policy.escalation_contacts
     seen: dict[str, str] = {}
     for address in out:
@@ -317,6 +359,20 @@ def _escalation_due(session: Session, event: AlertEvent, *, at: dt.datetime,
             event.threshold_days is not None and event.threshold_days != state.lowest_threshold):
         return False  # a new step starts its own cycle
     return at - state.last_alert_at >= dt.timedelta(days=policy.escalate_after_days)
+
+
+def _fact_escalation_due(session: Session, event: AlertEvent, *, at: dt.datetime,
+                         policy: AlertPolicy) -> bool:
+    """A fact that is not a certificate's (CRL stale, order pending, probe or job failing)
+    escalates once it still holds `escalate_after_days` after it was first told and nobody
+    acknowledged it (`alert_log.acknowledge_alert`)."""
+    if not policy.escalation_contacts:
+        return False
+    first = session.scalar(select(func.min(col(AlertSent.sent_at))).where(
+        col(AlertSent.dedup_key) == event.dedup_key, col(AlertSent.status) == "sent"))
+    if first is None or at - first < dt.timedelta(days=policy.escalate_after_days):
+        return False
+    return event.dedup_key not in fact_acks(session, (event.dedup_key,))
 
 
 def _deliver_once(store: Store, channel: Channel, event: AlertEvent | None, message: Message,

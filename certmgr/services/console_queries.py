@@ -21,17 +21,17 @@ import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from certmgr.services.alert_log import list_sent
 from certmgr.services.alerts import evaluate_alerts
 from certmgr.services.status import days_left
 from certmgr.store.models import (
     CACertificate,
-    Certificate,
     Crl,
     Mailbox,
     Renewal,
     RenewalState,
 )
-from certmgr.store.models_alerts import AlertSent, AlertState, JobRun
+from certmgr.store.models_alerts import AlertSent, JobRun
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -173,22 +173,15 @@ class AlertRow:
 
 def alert_rows(store: Store, *, mailbox: str | None = None, limit: int = 500,
                ) -> tuple[AlertRow, ...]:
-    """The newest `limit` alerts sent (of `mailbox` when given), newest first."""
-    query = (select(AlertSent, col(AlertState.acknowledged_at), col(AlertState.acknowledged_by),
-                    col(AlertState.snoozed_until))
-             .outerjoin(Certificate, col(Certificate.fingerprint_sha256)
-                        == col(AlertSent.certificate_fingerprint))
-             .outerjoin(AlertState, col(AlertState.certificate_id) == col(Certificate.id))
-             .order_by(col(AlertSent.sent_at).desc(), col(AlertSent.id).desc()).limit(limit))
-    if mailbox is not None:
-        query = query.where(col(AlertSent.mailbox) == mailbox)
-    with store.sessions() as session:
-        rows = session.execute(query).all()
-    return tuple(AlertRow(a.id or 0, a.sent_at, a.kind, a.channel, terminal_safe(a.recipient),
-                          a.status, a.mailbox, a.threshold,
-                          None if a.error is None else terminal_safe(a.error), ack_at,
-                          ack_by and terminal_safe(ack_by), snoozed)
-                 for a, ack_at, ack_by, snoozed in rows)
+    """The newest `limit` alerts sent (of `mailbox` when given), newest first, with their
+    acknowledgement as `certmgr alerts list` shows it (of the certificate, or of the alert
+    itself for CRL, order, probe and job alerts)."""
+    return tuple(AlertRow(v.id, v.sent_at, v.kind, v.channel, terminal_safe(v.recipient),
+                          v.status, v.mailbox, v.threshold,
+                          None if v.error is None else terminal_safe(v.error),
+                          v.acknowledged_at, v.acknowledged_by and terminal_safe(
+                              v.acknowledged_by), v.snoozed_until)
+                 for v in list_sent(store=store, limit=limit, mailbox=mailbox))
 
 
 def due_alerts(store: Store, *, at: dt.datetime, thresholds: Sequence[int],
@@ -211,7 +204,7 @@ def due_alerts(store: Store, *, at: dt.datetime, thresholds: Sequence[int],
 
 
 def unacknowledged(rows: Iterable[AlertRow]) -> list[AlertRow]:
-    """Certificate alerts told and still waiting for an acknowledgement, one per mailbox
+    """Alerts told and still waiting for an acknowledgement, one per mailbox
     and kind (the newest), newest first."""
     out: dict[tuple[str | None, str], AlertRow] = {}
     for row in rows:

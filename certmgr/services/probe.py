@@ -63,7 +63,9 @@ __all__ = [
     "ProbeFinding",
     "ProbeReport",
     "ServerCertificate",
+    "by_significance",
     "client_credentials_from_files",
+    "code_rank",
     "crls_from_files",
     "judge_probe",
     "probe_endpoint",
@@ -72,6 +74,12 @@ __all__ = [
 
 SERVICE = "TLS"  # the first word of the plugin line
 _GOOD_PROTOCOLS = frozenset({"TLSv1.2", "TLSv1.3"})
+# Between findings of the same severity, the cause before its symptom: a refused client
+# certificate explains the handshake that broke, a bad server certificate its TLS alert.
+_CAUSES = (Code.CLIENT_CERT_REJECTED, Code.TLS_VERSION, Code.SERVER_PROFILE,
+           Code.SERVER_CERT_INVALID, Code.STARTTLS_UNSUPPORTED, Code.TLS_DNS,
+           Code.TLS_CONNECT_REFUSED, Code.TLS_TIMEOUT)
+_SYMPTOMS = (Code.TLS_CONNECT_FAILED, Code.SERVER_PROTOCOL, Code.TLS_ALERT, Code.TLS_HANDSHAKE)
 _E, _W, _I = Severity.ERROR, Severity.WARNING, Severity.INFO
 # TLS alerts by which a server says no to the client certificate (RFC 8446 §6.2)
 _CERT_ALERTS = frozenset({"bad certificate", "unsupported certificate", "certificate revoked",
@@ -82,6 +90,25 @@ _CERT_ALERTS = frozenset({"bad certificate", "unsupported certificate", "certifi
 
 ProbeCode = Code
 """Former name of the probe codes, now members of `certmgr.pki.findings.Code` (one namespace)."""
+
+
+def code_rank(code: str) -> int:
+    """How specific a finding code is, smallest first: the causes (`_CAUSES`, in order),
+    then any other code (the validation engine's EXPIRED, REVOKED... and the warnings),
+    then the transport symptoms (`_SYMPTOMS`)."""
+    for rank, cause in enumerate(_CAUSES):
+        if code == cause:
+            return rank
+    for rank, symptom in enumerate(_SYMPTOMS):
+        if code == symptom:
+            return len(_CAUSES) + 1 + rank
+    return len(_CAUSES)
+
+
+def by_significance(findings: Sequence[ProbeFinding]) -> list[ProbeFinding]:
+    """`findings`, the most significant first: the most severe, then the most specific
+    (`code_rank`), then in the order found."""
+    return sorted(findings, key=lambda f: (-int(f.severity), code_rank(str(f.code))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +164,7 @@ class ProbeReport:
     def summary(self) -> str:
         """The Nagios status line: `TLS CRITICAL - host:port: reason | perfdata`."""
         obs = self.observation
-        worst = sorted(self.findings, key=lambda f: -int(f.severity))
+        worst = by_significance(self.findings)
         if worst and worst[0].severity >= Severity.WARNING:
             head = f"{worst[0].code}: {worst[0].message}"
         else:

@@ -40,7 +40,7 @@ from certmgr.pki.validate import RevocationMode
 from certmgr.services.export import current_certificate, held_key, issuer_chain, load_held_key
 from certmgr.services.mailboxes import normalize_address
 from certmgr.services.nagios import NagiosStatus
-from certmgr.services.probe import ProbeReport, probe_endpoint
+from certmgr.services.probe import ProbeReport, by_significance, probe_endpoint
 from certmgr.services.trustctx import TrustMaterial, load_trust_material
 from certmgr.store.audit import append_event
 from certmgr.store.models import Mailbox
@@ -249,8 +249,8 @@ def record_probe(*, store: Store, address: str, report: ProbeReport) -> ProbeRec
     """Store `report` as the mailbox's latest probe."""
     obs, server = report.observation, report.server_certificate
     ok = report.status in {NagiosStatus.OK, NagiosStatus.WARNING}
-    serious = [f for f in report.findings if f.severity >= Severity.WARNING]
-    worst = max(serious, key=lambda f: int(f.severity), default=None)
+    serious = by_significance([f for f in report.findings if f.severity >= Severity.WARNING])
+    worst = serious[0] if serious else None
     with store.transaction() as session:
         mailbox = _mailbox(session, address)
         assert mailbox.id is not None
@@ -261,7 +261,7 @@ def record_probe(*, store: Store, address: str, report: ProbeReport) -> ProbeRec
             server_not_after=None if server is None else server.not_after,
             server_fingerprint=None if server is None else server.fingerprint_sha256,
             client_outcome=None if report.client is None else str(report.client),
-            codes=sorted({str(f.code) for f in serious}),
+            codes=list(dict.fromkeys(str(f.code) for f in serious)),  # most significant first
             error=None if ok or worst is None else f"{worst.code}: {worst.message}")
         session.add(row)
         session.flush()

@@ -19,17 +19,14 @@ from certmgr.services.alerts import AlertPolicy, dispatch, evaluate_alerts
 from certmgr.store.enums import BindingRole, MailboxStatus
 from certmgr.store.models import (
     Binding,
-    KeyRecord,
     Mailbox,
-    Renewal,
-    RenewalState,
     ValidationRun,
 )
 from certmgr.store.models import ValidationResult as ResultRow
 from certmgr.store.models_alerts import AlertSent, AlertState, JobRun
 from certmgr.store.session import Store, open_store
 
-from .conftest import CONTACT, START, RecordingChannel, seed
+from .conftest import CONTACT, START, RecordingChannel, add_order, seed
 
 DAY = dt.timedelta(days=1)
 
@@ -218,14 +215,7 @@ def test_digest_once_per_recipient_and_day(settings: Settings, store: Store) -> 
 
 def test_order_pending_longer_than_n_days(store: Store) -> None:
     seed(store)
-    with store.transaction() as session:
-        key = KeyRecord(spki_sha256="a" * 64, key_type="RSA", key_size=2048, path="keys/k.pem",
-                        encrypted=True, created_at=START)
-        session.add(key)
-        session.flush()
-        session.add(Renewal(mailbox_id=1, state=RenewalState.ORDERED, key_id=key.id or 0,
-                            csr_pem="-", profile="ORG_AUTH_CLI", ordered_at=START,
-                            order_ref="ANS-42", created_at=START, updated_at=START))
+    add_order(store, ordered_at=START)
     assert evaluate_alerts(store=store, at=START + 13 * DAY, thresholds=()) == []
     events = evaluate_alerts(store=store, at=START + 15 * DAY, thresholds=())
     assert [(e.kind, e.order_ref, e.pending_days) for e in events] == [

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import socket
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -16,43 +16,29 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from prometheus_client import start_http_server
+from prometheus_client import generate_latest, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
+from sqlmodel import col, select
 
 from certmgr import jobs
-from certmgr.cli import run
 from certmgr.config import Settings
 from certmgr.metrics import make_registry
 from certmgr.store.enums import MailboxStatus
-from certmgr.store.models import Crl, Mailbox
+from certmgr.store.models import Crl, Mailbox, ValidationRun
 from certmgr.store.models_alerts import JobRun
 from certmgr.store.session import Store
 
-from .conftest import CONTACT, MAILBOX, NOT_AFTER, START, RecordingChannel, seed
-
-
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-
-Invoke = Callable[..., Outcome]
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], settings: Settings) -> Invoke:
-    def invoke(*args: str) -> Outcome:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as info:
-            run(["--home", str(settings.home), *args])
-        captured = capsys.readouterr()
-        code = info.value.code
-        return Outcome(int(code) if isinstance(code, int) else 0, captured.out, captured.err)
-
-    return invoke
+from .conftest import (
+    CONTACT,
+    MAILBOX,
+    NOT_AFTER,
+    START,
+    Invoke,
+    RecordingChannel,
+    add_crl,
+    seed,
+)
 
 
 def _set_status(store: Store, status: MailboxStatus) -> None:
@@ -80,19 +66,11 @@ def test_check_exit_codes(cli: Invoke, store: Store, status: MailboxStatus, code
     assert (as_json["code"], as_json["state"]) == (code, word)
 
 
-def _crl(store: Store, next_update: dt.datetime) -> None:
-    with store.transaction() as session:
-        session.add(Crl(der=b"x", fingerprint_sha256="f" * 64, issuer="CN=AC TEST",
-                        this_update=next_update - dt.timedelta(days=7),
-                        next_update=next_update, fetched_at=START, verified=True,
-                        is_current=True))
-
-
 def test_check_crl_near_and_past_next_update(cli: Invoke, store: Store) -> None:
     seed(store)
     _set_status(store, MailboxStatus.OK)
     now = dt.datetime.now(dt.UTC)
-    _crl(store, now + dt.timedelta(hours=5))
+    add_crl(store, now + dt.timedelta(hours=5))
     near = cli("check")
     assert near.code == 1
     assert "WARNING: CRL next update" in near.out
@@ -213,6 +191,10 @@ def test_alerts_list_and_ack(cli: Invoke, store: Store) -> None:
     acked = cli("alerts", "ack", str(listed[0]["id"]), "--until", "2026-03-01")
     assert acked.code == 0, acked
     assert "snoozed until 2026-03-01" in acked.out
+    [shown] = json.loads(cli("alerts", "list", "--json").out)["alerts"]
+    assert shown["acknowledged_by"]
+    assert shown["snoozed_until"].startswith("2026-03-01T00:00:00")
+    assert "[acknowledged by " in cli("alerts", "list").out
     assert cli("alerts", "ack", "999").code == 2
 
 
@@ -240,3 +222,25 @@ def test_config_paths_are_relative_to_home(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, db_url="sqlite://", extra={"smtp": {"host": "h"}})
     with pytest.raises(Exception, match=r"\[smtp\]"):
         build_channels(settings, now=lambda: START)
+
+
+def test_crl_and_scan_metrics(settings: Settings, store: Store) -> None:
+    seed(store)
+    next_update = START + dt.timedelta(days=3)
+    add_crl(store, next_update)
+    jobs.scan(settings, now=START + dt.timedelta(hours=1))
+    with store.sessions() as session:
+        run = session.scalars(select(ValidationRun).where(
+            col(ValidationRun.trigger) == "scan")).one()
+    assert run.finished_at is not None
+    text = generate_latest(make_registry(store)).decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    issuer = (("issuer", "CN=AC TEST"),)
+    assert samples[("certmgr_crl_next_update_timestamp_seconds", issuer)] == \
+        next_update.timestamp()
+    assert samples[("certmgr_crl_last_fetch_success_timestamp_seconds", issuer)] == \
+        START.timestamp()
+    assert samples[("certmgr_last_scan_timestamp_seconds", ())] == run.finished_at.timestamp()
+    assert samples[("certmgr_last_scan_duration_seconds", ())] == \
+        (run.finished_at - run.started_at).total_seconds()

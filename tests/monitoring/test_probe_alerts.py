@@ -9,17 +9,17 @@ import datetime as dt
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from certmgr import jobs
 from certmgr.config import Settings
-from certmgr.errors import ConflictError
 from certmgr.services.alert_events import AlertEvent, AlertFinding, AlertKind
-from certmgr.services.alert_log import acknowledge, list_sent
+from certmgr.services.alert_log import acknowledge_alert, list_sent
 from certmgr.services.alerts import evaluate_alerts
 from certmgr.services.messages import LANGUAGES, render
 from certmgr.services.status import days_left
 from certmgr.store.models import Mailbox
+from certmgr.store.models_alerts import AlertSent, AlertState
 from certmgr.store.models_probes import ProbeResult
 from certmgr.store.session import Store
 
@@ -139,7 +139,7 @@ def test_the_digest_lists_the_failing_probe(settings: Settings, store: Store) ->
     assert "TLS_CONNECT_REFUSED" in digest.text
 
 
-def test_a_probe_alert_cannot_be_acknowledged_as_a_certificate_alert(
+def test_a_probe_alert_is_acknowledged_as_a_fact_not_as_the_certificate(
         settings: Settings, store: Store) -> None:
     seed(store)
     _probe(store, START, ok=False)
@@ -147,8 +147,21 @@ def test_a_probe_alert_cannot_be_acknowledged_as_a_certificate_alert(
                 channels=[RecordingChannel()])
     [sent, *_] = list_sent(store=store)
     assert sent.kind == AlertKind.PROBE_FAILED
-    with pytest.raises(ConflictError, match="only certificate alerts"):
-        acknowledge(store=store, alert_id=sent.id, at=START + 2 * HOUR, actor="alice")
+    done = acknowledge_alert(store=store, alert_id=sent.id, at=START + 2 * HOUR, actor="alice",
+                             until=START + 3 * HOUR)
+    assert (done.certificate, done.dedup_key) == (None, sent_key(store, sent.id))
+    with store.sessions() as session:  # the mailbox's certificate is not acknowledged
+        assert session.scalars(select(AlertState)).all() == []
+    assert evaluate_alerts(store=store, at=START + 2 * HOUR, thresholds=()) == []
+    assert [e.kind for e in evaluate_alerts(store=store, at=START + 4 * HOUR, thresholds=())
+            ] == [AlertKind.PROBE_FAILED]
+
+
+def sent_key(store: Store, alert_id: int) -> str:
+    with store.sessions() as session:
+        row = session.get(AlertSent, alert_id)
+        assert row is not None
+        return row.dedup_key
 
 
 def test_a_probe_alert_needs_its_endpoint_and_a_finding() -> None:

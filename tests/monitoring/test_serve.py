@@ -4,6 +4,7 @@ with the leader SIGKILLed, the follower taking over within 30 s and nothing sent
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -67,6 +68,35 @@ def test_a_second_serve_on_a_sqlite_home_refuses(settings: Settings, store: Stor
         assert f"pid {first.pid}" in second.stderr
     finally:
         assert _stop(first) == 0, (tmp_path / "first.log").read_text()
+
+
+def test_sigint_stops_cleanly_releases_the_lock_and_logs_are_json_and_modes_warned(
+        settings: Settings, store: Store, tmp_path: Path) -> None:
+    assert store.url
+    lock = settings.home / "serve.lock"
+    logs = [tmp_path / "first.log", tmp_path / "second.log"]
+    settings.keys_dir.mkdir(mode=0o700, exist_ok=True)
+    stray = settings.keys_dir / "left-open.key.pem"
+    stray.write_bytes(b"not a key, but readable by all")
+    stray.chmod(0o644)
+    first = _spawn(settings.home, logs[0])
+    # running: the lock is held and the jobs are scheduled (signal handlers are set by then)
+    _wait(lambda: "leader: scheduling" in logs[0].read_text(), 60, "serve to lead")
+    assert f"pid {first.pid}" in lock.read_text()
+    first.send_signal(signal.SIGINT)  # Ctrl-C in a terminal
+    assert first.wait(timeout=30) == 0, logs[0].read_text()
+    second = _spawn(settings.home, logs[1])  # the lock was released: a new serve starts
+    try:
+        _wait(lambda: f"pid {second.pid}" in lock.read_text(), 60, "the second serve")
+    finally:
+        assert _stop(second) == 0, logs[1].read_text()
+    for log in logs:
+        records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        assert records, log
+        assert all({"ts", "level", "logger", "msg"} <= set(r) for r in records), records
+        assert any(r["msg"].startswith("stopped") for r in records), records
+        # checked at each start-up, as `certmgr doctor` would
+        assert any(r["level"] == "warning" and str(stray) in r["msg"] for r in records)
 
 
 _CONFIG = '[schedule]\nalerts = "every 1 s"\nheartbeat = "every 1 s"\n'

@@ -77,8 +77,18 @@ class TestRefusedClientCertificate:
         endpoint = f"127.0.0.1:{refusing.port}"
         assert ADDRESS in message.subject
         assert endpoint in message.subject
-        # the refusal comes as an "unknown ca" alert or a reset, as the timing goes
-        assert "CLIENT_CERT_REJECTED" in message.text
+        # the refusal comes as an "unknown ca" alert or a reset, as the timing goes; either
+        # way the refusal leads, with its sentence, before the broken handshake it caused
+        stored = _latest(inv, ADDRESS)
+        assert stored is not None
+        assert stored.error is not None
+        assert stored.error.startswith("CLIENT_CERT_REJECTED: The server refused")
+        assert stored.codes[0] == "CLIENT_CERT_REJECTED"
+        findings = message.data["findings"]
+        assert isinstance(findings, list)
+        assert findings[0]["code"] == "CLIENT_CERT_REJECTED"
+        assert findings[0]["message"].startswith("The server refused")
+        assert "  - CLIENT_CERT_REJECTED: The server refused" in message.text
         assert f"certmgr probe --mailbox {ADDRESS}" in message.text
         assert "Centre Hospitalier Fixture" in message.text  # the mailbox's structure
         # the alerts job tells the same fact under the same key: nothing new

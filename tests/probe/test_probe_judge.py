@@ -14,7 +14,16 @@ from certmgr.fetch.probe import (
     StartTls,
     TlsObservation,
 )
-from certmgr.services.probe import NagiosStatus, ProbeCode, judge_probe, trust_from_files
+from certmgr.pki.findings import Severity
+from certmgr.services.probe import (
+    NagiosStatus,
+    ProbeCode,
+    ProbeFinding,
+    by_significance,
+    code_rank,
+    judge_probe,
+    trust_from_files,
+)
 from certmgr.services.trustctx import TrustMaterial
 
 from .conftest import Pki
@@ -79,6 +88,36 @@ class TestStatus:
         obs = TlsObservation(target=TARGET, handshake_completed=True, protocol="TLSv1")
         report = judge_probe(obs, trust=trust, at=pki.at)
         assert [f.code for f in report.findings] == [ProbeCode.TLS_VERSION]
+
+
+class TestMostSignificantFinding:
+    """The finding a summary line, a stored probe and its alert lead with: the most severe,
+    then the cause before its symptom."""
+
+    def test_a_refused_client_certificate_explains_the_broken_handshake(
+            self, trust: TrustMaterial, pki: Pki) -> None:
+        reset = ProbeFailure(FailureKind.HANDSHAKE, Stage.HANDSHAKE,
+                             "connection closed by the server (104; ECONNRESET)")
+        obs = TlsObservation(target=TARGET, client_cert_requested=True,
+                             client_cert_sent=True, failure=reset)
+        report = judge_probe(obs, trust=trust, at=pki.at, client_presented=True)
+        assert [f.code for f in report.findings] == [ProbeCode.TLS_HANDSHAKE,
+                                                     ProbeCode.CLIENT_CERT_REJECTED]
+        assert [f.code for f in by_significance(report.findings)] == [
+            ProbeCode.CLIENT_CERT_REJECTED, ProbeCode.TLS_HANDSHAKE]
+        assert ": CLIENT_CERT_REJECTED: The server refused" in report.summary()
+
+    def test_severity_comes_before_specificity(self) -> None:
+        warning = ProbeFinding(ProbeCode.SERVER_NAME_MISMATCH, Severity.WARNING, "name")
+        error = ProbeFinding(ProbeCode.TLS_HANDSHAKE, Severity.ERROR, "reset")
+        rejected = ProbeFinding(ProbeCode.CLIENT_CERT_REJECTED, Severity.ERROR, "refused")
+        assert by_significance([warning, error, rejected]) == [rejected, error, warning]
+
+    def test_causes_rank_before_other_codes_and_symptoms_after(self) -> None:
+        assert code_rank("CLIENT_CERT_REJECTED") < code_rank("SERVER_CERT_INVALID")
+        assert code_rank("SERVER_CERT_INVALID") < code_rank("EXPIRED")
+        assert code_rank("EXPIRED") == code_rank("SERVER_NAME_MISMATCH")
+        assert code_rank("EXPIRED") < code_rank("TLS_ALERT") < code_rank("TLS_HANDSHAKE")
 
 
 class TestArguments:
