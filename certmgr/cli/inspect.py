@@ -1,4 +1,6 @@
-"""`certmgr inspect FILE...`: the facts and IGC Santé classification of certificates."""
+"""`certmgr inspect FILE...`: the facts and IGC Santé classification of certificates, and
+what a file holds besides: CRLs (issuer, dates, number, entries), CSRs (subject, key,
+signature) and private keys (type and size only, never their material)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ import click
 from certmgr.cli._common import ExitCode, echo_json, json_option
 from certmgr.errors import InputError
 from certmgr.pki.anchors import is_impostor, pinned
-from certmgr.pki.facts import CertFacts, certificate_facts
-from certmgr.pki.load import load_bundle, read_input
+from certmgr.pki.facts import CertFacts, certificate_facts, describe_key
+from certmgr.pki.load import Bundle, load_bundle, read_input
 
 __all__ = ["inspect_cmd"]
 
@@ -29,18 +31,64 @@ def inspect_cmd(files: tuple[Path, ...], passphrase_file: Path | None, as_json: 
     Reads PEM (any number of blocks), DER, PKCS#7 (.p7b) and PKCS#12 files.
     """
     passphrase = _passphrase(passphrase_file)
-    entries: list[tuple[str, CertFacts, bool]] = []
+    docs: list[dict[str, object]] = []
+    blocks: list[str] = []
     for path in files:
         bundle = load_bundle(read_input(path), source=str(path), passphrase=passphrase)
         for item in bundle.certificates:
             facts = certificate_facts(item.certificate, der=item.der)
-            entries.append((str(path), facts, is_impostor(item.certificate, der=item.der)))
+            impostor = is_impostor(item.certificate, der=item.der)
+            docs.append(_json(str(path), facts, impostor))
+            blocks.append(_text(str(path), facts, impostor))
+        for doc in _others(bundle):
+            docs.append(doc)
+            blocks.append(_other_text(doc))
     if as_json:
-        echo_json([_json(source, facts, impostor) for source, facts, impostor in entries])
+        echo_json(docs)
     else:
-        blocks = [_text(source, facts, impostor) for source, facts, impostor in entries]
         click.echo("\n\n".join(blocks))
     return ExitCode.OK
+
+
+def _others(bundle: Bundle) -> list[dict[str, object]]:
+    """The CRLs, CSRs and keys of `bundle`, as JSON objects with a `kind`."""
+    from certmgr.pki.crl import CrlIndex  # noqa: PLC0415 - only for a file with a CRL
+
+    out: list[dict[str, object]] = []
+    for loaded in bundle.crls:
+        idx = CrlIndex.build(loaded.crl, loaded.der)
+        out.append({"source": bundle.source, "kind": "crl",
+                    "issuer": loaded.crl.issuer.rfc4514_string(),
+                    "this_update": idx.this_update.isoformat(),
+                    "next_update": idx.next_update.isoformat() if idx.next_update else None,
+                    "number": idx.number, "delta_of": idx.delta_base,
+                    "entries": len(loaded.crl), "sha256": idx.id, "unusable": idx.unusable})
+    out += [{"source": bundle.source, "kind": "csr", "subject": c.csr.subject.rfc4514_string(),
+             "key": describe_key(c.csr.public_key()), "signature_valid": c.csr.is_signature_valid}
+            for c in bundle.csrs]
+    out += [{"source": bundle.source, "kind": "private-key", "key": describe_key(k.key)}
+            for k in bundle.keys]
+    return out
+
+
+def _other_text(doc: dict[str, object]) -> str:
+    source, kind = doc["source"], doc["kind"]
+    if kind == "crl":
+        delta = f", delta of #{doc['delta_of']}" if doc["delta_of"] is not None else ""
+        lines = [f"{source}: CRL of {doc['issuer']}",
+                 f"  number       {doc['number'] if doc['number'] is not None else '-'}{delta}",
+                 f"  updates      {doc['this_update']} .. {doc['next_update'] or '-'}",
+                 f"  entries      {doc['entries']}",
+                 f"  sha256       {doc['sha256']}"]
+        if doc["unusable"]:
+            lines.append(f"  UNUSABLE     {doc['unusable']}")
+        return "\n".join(lines)
+    if kind == "csr":
+        signature = "valid" if doc["signature_valid"] else "INVALID"
+        return (f"{source}: certificate request {doc['subject']}\n"
+                f"  key          {doc['key']}, self-signature {signature}"
+                "\n  (`certmgr csr lint` checks it against an IGC Santé profile)")
+    return f"{source}: private key {doc['key']} (its material is never shown)"
 
 
 def _passphrase(path: Path | None) -> bytes | None:
@@ -56,6 +104,7 @@ def _json(source: str, facts: CertFacts, impostor: bool) -> dict[str, object]:
     pin = pinned(facts.fingerprint_sha256)
     return {
         "source": source,
+        "kind": "certificate",
         **facts.to_json(),
         "pinned_ans_ca": pin.name if pin else None,
         "impostor": impostor,

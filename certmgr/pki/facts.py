@@ -40,6 +40,8 @@ __all__ = [
     "IdNat",
     "Product",
     "certificate_facts",
+    "describe_key",
+    "key_kind",
 ]
 
 _EKU_NAMES = {
@@ -253,18 +255,28 @@ def _key_facts(cert: x509.Certificate, errors: list[str]) -> tuple[str, int, str
     except Exception as exc:  # unsupported or malformed key: record it, carry on
         errors.append(f"public key: {exc}")
         return "unknown", 0, ""
-    digest = hashlib.sha256(spki).hexdigest()
-    if isinstance(key, rsa.RSAPublicKey):
-        return "RSA", key.key_size, digest
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return "EC", key.curve.key_size, digest
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return "Ed25519", 256, digest
-    if isinstance(key, ed448.Ed448PublicKey):
-        return "Ed448", 456, digest
-    if isinstance(key, dsa.DSAPublicKey):
-        return "DSA", key.key_size, digest
-    return type(key).__name__, 0, digest
+    return (*key_kind(key), hashlib.sha256(spki).hexdigest())
+
+
+def key_kind(key: object) -> tuple[str, int]:
+    """(type, size in bits) of a public or private key: ("RSA", 2048), ("EC", 256)..."""
+    if isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey):
+        return "RSA", key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
+        return "EC", key.curve.key_size
+    if isinstance(key, ed25519.Ed25519PublicKey | ed25519.Ed25519PrivateKey):
+        return "Ed25519", 256
+    if isinstance(key, ed448.Ed448PublicKey | ed448.Ed448PrivateKey):
+        return "Ed448", 456
+    if isinstance(key, dsa.DSAPublicKey | dsa.DSAPrivateKey):
+        return "DSA", key.key_size
+    return type(key).__name__, 0
+
+
+def describe_key(key: object) -> str:
+    """"RSA-2048", "EC-256"... for a public or private key (never its material)."""
+    kind, size = key_kind(key)
+    return f"{kind}-{size}" if size else kind
 
 
 def _read_extensions(cert: x509.Certificate, errors: list[str]) -> _Extensions:

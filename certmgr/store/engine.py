@@ -79,12 +79,17 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
     SQLite: the parent directories of the file are created 0700 and the file itself
     0600 when missing (a fresh home is private from the start). `postgresql://` is taken
-    as `postgresql+psycopg://`. Raises ConfigError for another scheme or a bad URL.
+    as `postgresql+psycopg://`. Raises ConfigError for another scheme, a bad URL or a
+    missing PostgreSQL driver (the `postgresql` extra).
     """
     parsed = _parse(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, echo=echo)
-    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    try:
+        return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:  # the driver is an extra: say which to install
+        raise ConfigError(f"the PostgreSQL driver is not installed ({exc.name}): "
+                          "pip install 'certmgr[postgresql]'", source=redact_url(parsed)) from exc
 
 
 def sqlite_path(url: str | URL) -> Path | None:

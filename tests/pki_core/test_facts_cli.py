@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from certmgr.cli import run
 from certmgr.pki.facts import Environment, Product, certificate_facts
+from tests.support import require_fixed_pki
 
 from .conftest import MakeCert
 
@@ -107,3 +108,52 @@ class TestInspectCli:
         assert code == 2
         assert "absent.cer" in err
         assert err.count("\n") == 1
+
+
+class TestInspectOtherContents:
+    """A CRL, a CSR or a key is described too: never an empty answer with exit 0."""
+
+    def test_crl_text_and_json(self, capsys: pytest.CaptureFixture[str]) -> None:
+        crl = require_fixed_pki() / "crl" / "ACI-EL-ORG-delta.crl"
+        assert _run(["inspect", str(crl)]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"{crl}: CRL of CN=AC IGC-SANTE ELEMENTAIRE ORGANISATIONS")
+        assert "number       101, delta of #100" in out
+        assert "updates      2025-06-01T11:30:00+00:00 .. 2025-06-02T12:00:00+00:00" in out
+        assert _run(["inspect", "--json", str(crl)]) == 0
+        (doc,) = json.loads(capsys.readouterr().out)
+        assert (doc["kind"], doc["number"], doc["delta_of"], doc["entries"]) == ("crl", 101,
+                                                                                  100, 1)
+        assert doc["unusable"] is None
+
+    def test_csr_and_key_never_show_material(self, rsa_key: rsa.RSAPrivateKey, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dpi")]))
+               .sign(rsa_key, hashes.SHA256()))
+        request = tmp_path / "dpi.csr"
+        request.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+        key = tmp_path / "dpi.key"
+        key.write_bytes(rsa_key.private_bytes(serialization.Encoding.PEM,
+                                              serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+        assert _run(["inspect", str(request), str(key)]) == 0
+        out = capsys.readouterr().out
+        assert f"{request}: certificate request CN=dpi" in out
+        assert f"RSA-{rsa_key.key_size}, self-signature valid" in out
+        assert f"{key}: private key RSA-{rsa_key.key_size} (its material is never shown)" in out
+        assert "PRIVATE KEY" not in out
+        assert _run(["inspect", "--json", str(request), str(key)]) == 0
+        kinds = [d["kind"] for d in json.loads(capsys.readouterr().out)]
+        assert kinds == ["csr", "private-key"]
+
+    def test_pkcs12_lists_certificates_then_its_key(self, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+        secret = tmp_path / "p12.txt"
+        secret.write_text("fixture-p12-password\n")
+        secret.chmod(0o600)
+        p12 = require_fixed_pki() / "bundles" / "el-org-auth-valid.p12"
+        assert _run(["inspect", "--json", "--passphrase-file", str(secret), str(p12)]) == 0
+        kinds = [d["kind"] for d in json.loads(capsys.readouterr().out)]
+        assert kinds[0] == "certificate"
+        assert kinds[-1] == "private-key"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -139,3 +141,19 @@ def test_run_in_transaction_returns_the_result(sqlite_engine: Engine) -> None:
 
     assert run_in_transaction(sessions, work) == 1
     sqlite_engine.dispose()
+
+
+def test_a_missing_postgresql_driver_is_one_line_naming_the_extra(tmp_path: Path) -> None:
+    """A machine installed without the `postgresql` extra: `--db postgresql+psycopg://...`
+    is a configuration error (exit 2) that says what to install, password hidden; not an
+    internal error. The driver is made unimportable in a real child process."""
+    code = ("import sys\nsys.modules['psycopg'] = None\nfrom certmgr.cli import run\n"
+            "run(sys.argv[1:])\n")
+    done = subprocess.run(
+        [sys.executable, "-c", code, "--home", str(tmp_path / "home"), "--db",
+         "postgresql+psycopg://certmgr:s3cret@db.example.org/certmgr", "status"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "pip install 'certmgr[postgresql]'" in done.stderr
+    assert "s3cret" not in done.stderr
