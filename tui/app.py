@@ -86,6 +86,13 @@ class CertmgrApp(App[None]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    async def show_mailboxes(self, *, statuses: frozenset[str]) -> None:
+        """The mailboxes screen, filtered on `statuses`."""
+        await self.switch_mode("mailboxes")
+        screen = self.screen
+        if isinstance(screen, MailboxesScreen):
+            screen.show_statuses(statuses)
+
     def open_mailbox(self, address: str) -> None:
         self.push_screen(MailboxScreen(address))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from certmgr.clock import parse_instant
@@ -20,16 +21,20 @@ from certmgr.services.console import (
     MonthCount,
     RenewalEntry,
 )
+from certmgr.services.status import CrlFreshness
 
 __all__ = [
     "ALERT_STATE_STYLES",
     "FILTER_KEYS",
     "STATUS_LABELS",
     "STATUS_STYLES",
+    "DashboardFit",
     "alert_kind_text",
     "alert_note",
     "alert_text",
+    "crl_freshness_short",
     "crl_freshness_text",
+    "crl_is_fresh",
     "days_left_text",
     "filter_rows",
     "job_label",
@@ -47,6 +52,7 @@ __all__ = [
     "status_label",
     "status_style",
     "when_text",
+    "worst_crls_first",
 ]
 
 STATUS_STYLES: dict[str, str] = {
@@ -73,6 +79,7 @@ _MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "O
                "Dec")
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 R = TypeVar("R", bound=MailboxRow)
+C = TypeVar("C", bound=CrlFreshness)
 
 
 def status_style(status: str) -> str:
@@ -156,6 +163,53 @@ def crl_freshness_text(next_update: dt.datetime | None, *, at: dt.datetime) -> t
     hours = (next_update - at).total_seconds() / 3600
     style = "yellow" if hours < 24 else "green"
     return f"fresh, next {when_text(next_update, at=at)}", style
+
+
+def crl_is_fresh(next_update: dt.datetime | None, *, at: dt.datetime) -> bool:
+    """Fresh while `at` is before nextUpdate (a CRL without one is not)."""
+    return next_update is not None and at < next_update
+
+
+def crl_freshness_short(next_update: dt.datetime | None, *, at: dt.datetime
+                        ) -> tuple[str, str]:
+    """(text, style) for a one-line list: 'STALE 1 h ago', 'next in 5 d', 'no nextUpdate'."""
+    if next_update is None:
+        return "no nextUpdate", "yellow"
+    _, style = crl_freshness_text(next_update, at=at)
+    if at >= next_update:
+        return f"STALE {relative_text(next_update, at=at)}", style
+    return f"next {relative_text(next_update, at=at)}", style
+
+
+def worst_crls_first(crls: Iterable[C], *, at: dt.datetime) -> list[C]:
+    """Stale CRLs first, then those without nextUpdate, then the soonest nextUpdate;
+    ties by issuer, a base CRL before its delta."""
+    far = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+    def rank(crl: C) -> tuple[int, dt.datetime, str, bool]:
+        fresh = crl_is_fresh(crl.next_update, at=at)
+        group = 2 if fresh else (0 if crl.next_update is not None else 1)
+        return group, crl.next_update or far, crl.issuer, crl.is_delta
+
+    return sorted(crls, key=rank)
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardFit:
+    """How much of each card fits a terminal `height` rows tall (80x24 shows every card
+    without scrolling; taller terminals show more of each)."""
+
+    jobs: int
+    chart: int
+    lines: int
+    """Lines for the CRL and the alerts cards."""
+
+    @classmethod
+    def of(cls, height: int) -> DashboardFit:
+        if height < 33:  # 80x24: 22 rows = 9 counts/activity, 8 chart, 5 CRLs/alerts
+            return cls(jobs=2, chart=3, lines=max(3, height - 2 - 9 - 8 - 2))
+        # header, footer, 16 counts/activity, 10 chart, 2 borders
+        return cls(jobs=5, chart=5, lines=max(3, height - 2 - 16 - 10 - 2))
 
 
 def month_histogram(months: Sequence[MonthCount], *, width: int = 40) -> list[str]:

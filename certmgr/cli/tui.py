@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
@@ -10,6 +11,7 @@ import click
 from certmgr.cli._common import AppContext, ExitCode, pass_app
 from certmgr.clock import Clock
 from certmgr.config import Settings
+from certmgr.errors import InputError
 from certmgr.store.audit import os_user
 
 __all__ = ["open_console", "tui"]
@@ -31,5 +33,11 @@ def open_console(*, settings: Settings, clock: Clock, create: bool = False) -> N
 @pass_app
 def tui(app: AppContext) -> int:
     """Open the operator console: dashboard, mailboxes, actions (keys: ? for help)."""
+    # Without a terminal (cron, a pipe, CI) nobody can drive the console: say so at once
+    # rather than draw escape codes into a file and wait forever for a key.
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise InputError("the console needs a terminal (stdin and stdout are not one); "
+                         "use `certmgr status`, `mailbox list` or `report` in scripts",
+                         source="certmgr tui")
     open_console(settings=app.settings, clock=app.clock)
     return ExitCode.OK

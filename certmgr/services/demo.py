@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 from pathlib import Path
+from textwrap import shorten
 from typing import Any
 
 from cryptography import x509
@@ -188,7 +189,7 @@ def seed_demo_inventory(*, store: Store, index: PkiIndex, at: dt.datetime,
         try:
             add_mailbox(store=store, at=at, actor=actor, force_idnat=True, spec=MailboxSpec(
                 address=address, idnat=idnat, organization=organization,
-                department=department, application=leaf.description[:60],
+                department=department, application=shorten(leaf.description, 60, placeholder="…"),
                 contacts=(f"admin@{DEMO_DOMAIN}",)))
         except (InputError, ConflictError) as exc:
             refused.append(f"{leaf.name}: {exc}")

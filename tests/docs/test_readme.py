@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from certmgr.cli import main
 from certmgr.config import Settings, load_settings
@@ -101,6 +102,18 @@ def test_every_command_has_a_reference_row_with_its_options(path: str) -> None:
     assert rows, f"README: no reference row for `certmgr {path}`"
     missing = [opt for opt in _long_options(COMMANDS[path]) if not _mentions(rows, opt)]
     assert not missing, f"README row of `certmgr {path}` lacks {missing}"
+
+
+LONG_RUNNING = frozenset({"serve", "tui"})
+"""The commands the README names as long-running, without `--json`."""
+
+
+@pytest.mark.parametrize("path", sorted(COMMANDS))
+def test_every_command_has_help_and_json_as_the_readme_says(path: str) -> None:
+    result = CliRunner().invoke(main, [*path.split(), "--help"], prog_name="certmgr")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Usage: certmgr {path} ")
+    assert ("--json" in _long_options(COMMANDS[path])) is (path not in LONG_RUNNING), path
 
 
 def test_global_options_and_exit_codes() -> None:

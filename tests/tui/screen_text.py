@@ -55,3 +55,17 @@ def errors(app: App[Any]) -> list[str]:
 def notes(app: App[Any]) -> list[str]:
     """Every notification shown so far."""
     return [str(n.message) for n in app._notifications]
+
+
+async def reveal(app: App[Any], pilot: Pilot[Any], selector: str) -> None:
+    """Scroll the current screen until the widget `selector` is in view, as an operator
+    scrolls down to it."""
+    app.screen.query_one(selector).scroll_visible(animate=False, immediate=True)
+    await pilot.pause()
+    await pilot.pause()
+
+
+def flowing(text: str) -> str:
+    """The screen's words with card borders and line ends taken out, so that a value the
+    layout wrapped over two lines reads as one."""
+    return " ".join(" ".join(line.strip(" │╭╮╰╯─▏▎▊").split()) for line in text.splitlines())

@@ -39,7 +39,7 @@ from .conftest import (
     issue,
     seed_alert,
 )
-from .screen_text import errors, notes, screen_text, settle
+from .screen_text import errors, notes, reveal, screen_text, settle
 
 SIZE = (120, 36)
 ADDRESS = "dpi@clinique-bellevue.mssante.fr"
@@ -164,6 +164,7 @@ class TestRenewal:
             await settle(app, pilot)
             assert isinstance(app.screen, MailboxScreen)
             assert not errors(app), errors(app)
+            await reveal(app, pilot, "#facts")
             assert fingerprint in screen_text(app)  # the detail shows the new certificate
         assert current_fingerprint(seeded, ADDRESS) == fingerprint
         assert renewal(seeded).state is RenewalState.ACTIVE

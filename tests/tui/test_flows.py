@@ -47,9 +47,13 @@ async def test_dashboard_flags_a_stale_crl(seeded: Store, settings: Settings) ->
         text = screen_text(app)
     crls = Console(settings).crl_rows(at=later.now())
     assert [c.delta for c in crls if not c.fresh] == [True]
-    assert "Δ AC IGC-SANTE ELEMENTAIRE ORGANISATIONS" in text
-    assert "STALE since 2025-06-02 12:00 UTC (1 h ago)" in text
-    assert text.count("fresh, next") == len(crls) - 1  # one line per CRL, per issuer
+    lines = [line for line in text.splitlines() if "current CRLs" in line or "next in" in line
+             or "STALE" in line]
+    # A summary, then one line per issuer's CRL, the stale one first.
+    assert f"{len(crls)} current CRLs: {len(crls) - 1} fresh, 1 stale" in lines[0]
+    assert "Δ STALE 1 h ago  AC IGC-SANTE ELEMENTAIRE ORGANISATIONS " in lines[1]
+    assert len(lines) == 1 + len(crls)
+    assert text.count("● next in") == len(crls) - 1
 
 
 @pytest.mark.asyncio
@@ -183,3 +187,21 @@ async def test_ten_thousand_mailboxes_load_and_filter(store: Store, settings: Se
         assert len(screen.shown) == 10
         assert "10 of 10000 mailboxes" in screen_text(app)
         # Speed is measured against its budget in bench/tui_bench.py, not here.
+
+
+@pytest.mark.asyncio
+async def test_a_dashboard_count_key_lists_the_mailboxes_of_its_status(app: CertmgrApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert "[4]     1  Expired" in screen_text(app)  # the key beside the count
+        await pilot.press("4")
+        await settle(app, pilot)
+        screen = app.screen
+        assert isinstance(screen, MailboxesScreen)
+        assert screen.statuses == {"EXPIRED"}
+        assert [r.address for r in screen.shown] == ["urgences@chu-exemple.mssante.fr"]
+        assert "1 of 7 mailboxes  status: Expired" in screen_text(app)
+        await pilot.press("d", "6")  # from the dashboard again: another status, not both
+        await settle(app, pilot)
+        assert screen.statuses == {"INVALID"}
+        assert [r.address for r in screen.shown] == ["rdv@cabinet-martin.mssante.fr"]

@@ -176,7 +176,8 @@ async def test_jobs_screen_and_dashboard_show_the_planned_runs(app: CertmgrApp) 
         alerts = next(r for r in screen.rows if r.name == "alerts")
         assert (alerts.next_run, alerts.planned) == (utc(2025, 6, 2, 6, 30), True)
         text = screen_text(app)
-        assert "alerts                   2025-06-02 06:30 (in 18 h)   config" in text
+        assert ("alerts                   2025-06-02 06:30 (in 18 h)   never run  never"
+                "           config") in text
         assert "From config: no `certmgr serve` has stored its jobs here" in text
         assert "`certmgr serve` picks on its first start" in text  # crl_refresh
 

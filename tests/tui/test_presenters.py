@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from certmgr.services.console import MailboxRow, MailboxStatus, MonthCount, month_buckets
+from certmgr.services.status import CrlFreshness
 from tui.presenters import (
     FILTER_KEYS,
+    DashboardFit,
+    crl_freshness_short,
     crl_freshness_text,
     days_left_text,
     filter_rows,
@@ -16,6 +22,7 @@ from tui.presenters import (
     month_histogram,
     sort_rows,
     status_style,
+    worst_crls_first,
 )
 
 AT = dt.datetime(2025, 6, 1, 12, tzinfo=dt.UTC)
@@ -49,6 +56,37 @@ def test_crl_freshness_one_second_either_side_of_next_update() -> None:
     assert crl_freshness_text(nu, at=nu - dt.timedelta(seconds=1))[0].startswith("fresh")
     assert crl_freshness_text(nu, at=nu)[0].startswith("STALE")
     assert crl_freshness_text(nu, at=AT)[1] == "green"
+
+
+def crl(issuer: str, next_update: dt.datetime | None, *, delta: bool = False) -> CrlFreshness:
+    fresh = next_update is not None and next_update > AT
+    return CrlFreshness(issuer, AT - dt.timedelta(days=1), next_update, fresh, delta)
+
+
+def test_crls_worst_first_with_a_short_freshness() -> None:
+    soon, later = AT + dt.timedelta(hours=3), AT + dt.timedelta(days=5)
+    crls = [crl("CN=B", later), crl("CN=A", later, delta=True), crl("CN=A", later),
+            crl("CN=C", soon), crl("CN=D", None), crl("CN=E", AT - dt.timedelta(hours=2))]
+    ordered = worst_crls_first(crls, at=AT)
+    assert [(c.issuer, c.is_delta) for c in ordered] == [
+        ("CN=E", False), ("CN=D", False), ("CN=C", False), ("CN=A", False), ("CN=A", True),
+        ("CN=B", False)]
+    assert [crl_freshness_short(c.next_update, at=AT) for c in ordered[:4]] == [
+        ("STALE 2 h ago", "bold red"), ("no nextUpdate", "yellow"), ("next in 3 h", "yellow"),
+        ("next in 5 d", "green")]
+
+
+@pytest.mark.parametrize(("height", "jobs", "chart", "lines"),
+                         [(24, 2, 3, 3), (32, 2, 3, 11), (33, 5, 5, 3), (36, 5, 5, 6),
+                          (90, 5, 5, 60)])
+def test_dashboard_fit_keeps_80x24_whole(height: int, jobs: int, chart: int,
+                                         lines: int) -> None:
+    fit = DashboardFit.of(height)
+    assert (fit.jobs, fit.chart, fit.lines) == (jobs, chart, lines)
+    # header + footer + counts/activity (a title line, jobs, expiries, borders) + chart
+    # (bars, 3 label rows, borders) + CRLs/alerts (lines, borders) fit the terminal.
+    top = max(7, 3 + 2 * fit.jobs + (1 if fit.jobs > 3 else 0)) + 2
+    assert 2 + top + fit.chart + 3 + 2 + fit.lines + 2 <= max(height, 24)
 
 
 def test_month_buckets_span_18_months_from_this_month() -> None:
@@ -95,3 +133,11 @@ def test_sort_status_worst_first_days_none_last() -> None:
             row("c", MailboxStatus.EXPIRED, -1), row("d", MailboxStatus.CRITICAL, 5)]
     assert [r.address for r in sort_rows(rows, key="status")] == ["c", "d", "b", "a"]
     assert [r.address for r in sort_rows(rows, key="days")] == ["c", "d", "a", "b"]
+
+
+def test_presenters_load_without_textual() -> None:
+    code = ("import sys, tui.presenters; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "[]"

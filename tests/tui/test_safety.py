@@ -23,7 +23,7 @@ from certmgr.store.session import Store
 from tui.app import CertmgrApp
 
 from .conftest import ACTOR, AT
-from .screen_text import screen_text, settle
+from .screen_text import flowing, reveal, screen_text, settle
 
 SIZE = (120, 36)
 RLO, ESC = "\u202e", "\x1b"
@@ -127,10 +127,11 @@ async def test_last_probe_or_no_probe_yet(app: CertmgrApp, seeded: Store) -> Non
         await settle(app, pilot)
         app.open_mailbox(address)
         await settle(app, pilot)
+        await reveal(app, pilot, "#facts")
         text = screen_text(app)
     if probes:
         assert "Last probe   2025-06-01 12:00 UTC  CRITICAL" in text
-        assert "client cert rejected\\u202e" in text
+        assert "client cert rejected\\u202e" in flowing(text)
         assert RLO not in text
     else:  # pragma: no cover - a build without the probe history
         assert "Last probe   no probe yet" in text
@@ -142,4 +143,5 @@ async def test_no_probe_yet(app: CertmgrApp) -> None:
         await settle(app, pilot)
         app.open_mailbox("labo@biolab-lyon.mssante.fr")
         await settle(app, pilot)
+        await reveal(app, pilot, "#facts")
         assert "Last probe   no probe yet" in screen_text(app)

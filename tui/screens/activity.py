@@ -62,7 +62,8 @@ class AlertsScreen(ConsoleScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("#", "When (UTC)", "State", "Mailbox", "Kind",
+        # State, mailbox and kind first: what fits 80 columns (the rest: ←/→).
+        self.query_one(DataTable).add_columns("#", "State", "Mailbox", "Kind", "When (UTC)",
                                               "Note", "Channel", "Recipient")
         self.query_one(DataTable).focus()
 
@@ -105,9 +106,9 @@ class AlertsScreen(ConsoleScreen):
         table.clear()
         for r in self.shown:
             table.add_row(Text("-" if r.id is None else str(r.id)),
-                          Text(f"{r.sent_at:%Y-%m-%d %H:%M}"),
                           Text(r.state, style=ALERT_STATE_STYLES.get(r.state, "")),
                           Text(r.mailbox or r.about or "-"), Text(alert_kind_text(r)),
+                          Text(f"{r.sent_at:%Y-%m-%d %H:%M}"),
                           Text(alert_note(r, at=at), style="dim"), Text(r.channel),
                           Text(r.recipient))
         # A reload (after an action) keeps the cursor on the same alert.
@@ -196,8 +197,9 @@ class JobsScreen(ConsoleScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("Job", "Next run (UTC)", "From", "Last run (UTC)",
-                                              "Result", "Seconds", "Runs")
+        # Next run and last result first: what fits 80 columns is what an operator checks.
+        self.query_one(DataTable).add_columns("Job", "Next run (UTC)", "Result",
+                                              "Last run (UTC)", "From", "Seconds", "Runs")
         self.query_one(DataTable).focus()
 
     def refresh_data(self) -> None:
@@ -219,9 +221,9 @@ class JobsScreen(ConsoleScreen):
         for job in self.rows:
             source = "" if job.next_run is None else "config" if job.planned else "serve"
             table.add_row(Text(job.name, style="bold"), Text(stamp_text(job.next_run, at=at)),
-                          Text(source, style="dim"),
-                          Text(stamp_text(job.last_started, at=at, none="never")),
                           Text(job.result, style=job_style(job)),
+                          Text(stamp_text(job.last_started, at=at, none="never")),
+                          Text(source, style="dim"),
                           Text("" if job.last_seconds is None else f"{job.last_seconds:.1f}"),
                           Text(str(job.runs)))
         table.move_cursor(row=cursor)

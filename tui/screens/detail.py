@@ -31,6 +31,8 @@ __all__ = ["MailboxScreen", "outcome_text"]
 
 _LINK_STYLE = {"ok": "green", "error": "bold red", "unknown": "grey50"}
 _LINK_MARK = {"ok": "✔", "error": "✘", "unknown": "?"}
+NARROW = 110
+"""Below this width the facts and the history are stacked instead of side by side."""
 ANS_NEXT_STEP = ("next: submit the CSR on the ANS portal (espace de gestion IGC Santé), "
                  "then import the issued certificate here [i]")
 
@@ -72,13 +74,18 @@ class MailboxScreen(ConsoleScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(Text(self.address, style="bold"), id="headline")
+        # What is wrong first (findings, then the chain with each link's status), then the
+        # certificate's facts beside the renewal and history (stacked when narrow).
         with VerticalScroll(id="detail"):
+            yield Static("Loading…", id="findings", classes="card full")
+            yield Tree("Chain", id="chain", classes="card full")
             with Horizontal(classes="row"):
-                yield Static("Loading…", id="facts", classes="card wide")
-                yield Tree("Chain", id="chain", classes="card")
-            yield Static("", id="findings", classes="card full")
-            yield Static("", id="timeline", classes="card full")
+                yield Static("", id="facts", classes="card wide")
+                yield Static("", id="timeline", classes="card")
         yield Footer()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < NARROW, "-narrow")
 
     def on_mount(self) -> None:
         self.query_one("#facts").border_title = "Certificate"
@@ -157,11 +164,11 @@ class MailboxScreen(ConsoleScreen):
             when = when_text(view.checked_at)
             return Text(f"No finding (last check: {when}).", style="dim")
         text = Text()
-        for f in view.findings:
+        for i, f in enumerate(view.findings):
             severity = f.severity.upper()
             style = {"ERROR": "bold red", "WARNING": "yellow"}.get(severity, "dim")
-            text.append(f"{severity:<8} {f.code:<22}", style=style)
-            text.append(f" {f.message}\n")
+            text.append(("\n" if i else "") + f"{severity:<8} {f.code:<22}", style=style)
+            text.append(f" {f.message}")
         return text
 
     @staticmethod

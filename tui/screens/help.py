@@ -16,7 +16,8 @@ HELP_KEYS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
                     ("a", "Alerts"), ("j", "Jobs"), ("l", "Audit log"),
                     ("ctrl+p", "Command palette (every action)"),
                     ("ctrl+t", "Light / dark theme"), ("?", "This help"), ("q", "Quit"))),
-    ("Dashboard", (("r", "Refresh"),)),
+    ("Dashboard", (("1-7", "The mailboxes of a status (the key beside its count)"),
+                   ("r", "Refresh"))),
     ("Mailboxes", (("/", "Filter as you type"),
                    ("1-7", ("Quick filter: OK, Renew soon, Critical, Expired, Revoked, "
                            "Invalid, No certificate (toggle)")),

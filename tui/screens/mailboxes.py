@@ -135,6 +135,12 @@ class MailboxesScreen(ConsoleScreen):
     def action_leave_filter(self) -> None:
         self.query_one(RowTable).focus()
 
+    def show_statuses(self, statuses: frozenset[str]) -> None:
+        """Show only `statuses` (the dashboard's 1-7), the text filter cleared."""
+        self.statuses = statuses
+        self.query_one("#filter", Input).value = ""
+        self.apply()
+
     def action_quick(self, status: str) -> None:
         """Toggle a status in the quick filter ('' clears it)."""
         if not status:

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from certmgr.services.console import AuditRow
 from tui.messages import Loaded
-from tui.presenters import crl_freshness_text, days_left_text
+from tui.presenters import crl_freshness_short, days_left_text, short_issuer, stamp_text
 from tui.screens.base import ConsoleScreen
 
 __all__ = ["AuditScreen", "TrustScreen"]
@@ -31,10 +31,13 @@ class TrustScreen(ConsoleScreen):
         yield Footer()
 
     def on_mount(self) -> None:
+        # What an operator checks first comes first, so that it shows at 80 columns; the
+        # other columns are a scroll away (left/right arrows).
         self.query_one("#cas", DataTable).add_columns(
-            "Name", "Role", "Env", "Pinned", "Expires", "SHA-256", "Source")
+            "Name", "Expires", "Role", "Env", "Pinned", "Source", "SHA-256")
         self.query_one("#crls", DataTable).add_columns(
-            "Issuer", "Number", "Freshness", "Entries", "Delta", "Verified", "Source")
+            "Issuer", "Freshness", "Entries", "Source", "Next update (UTC)", "Number", "Delta",
+            "Verified")
 
     def refresh_data(self) -> None:
         app = self.console_app
@@ -54,17 +57,19 @@ class TrustScreen(ConsoleScreen):
         table.clear()
         for ca in cas:
             style = "red" if ca.days_left < 0 else ("yellow" if ca.days_left < 365 else "")
-            table.add_row(Text(ca.name), ca.role, ca.environment, "yes" if ca.pinned else "",
+            table.add_row(Text(ca.name),
                           Text(f"{ca.not_after:%Y-%m-%d} ({days_left_text(ca.days_left)})",
-                               style=style), ca.fingerprint, Text(ca.source))
+                               style=style), ca.role, ca.environment,
+                          "yes" if ca.pinned else "", Text(ca.source), ca.fingerprint)
         table = self.query_one("#crls", DataTable)
         table.clear()
         for crl in crls:
-            fresh, style = crl_freshness_text(crl.next_update, at=at)
-            table.add_row(Text(crl.issuer), "" if crl.number is None else str(crl.number),
-                          Text(fresh, style=style), str(crl.entries),
-                          "Δ" if crl.delta else "", "yes" if crl.verified else "no",
-                          Text(crl.source))
+            fresh, style = crl_freshness_short(crl.next_update, at=at)
+            table.add_row(Text(short_issuer(crl.issuer)), Text(fresh, style=style),
+                          str(crl.entries), Text(crl.source),
+                          Text(stamp_text(crl.next_update, at=at)),
+                          "" if crl.number is None else str(crl.number),
+                          "Δ" if crl.delta else "", "yes" if crl.verified else "no")
         if not cas and not crls:
             self.notify("No trust material yet: import the IGC Santé CAs and CRLs.",
                         markup=False)
