@@ -132,12 +132,7 @@ class TestService:
         still CRITICAL); `activate` once it is valid makes the mailbox OK."""
         store, settings = both_store
         scan(store=store, at=AT, actor=ACTOR, thresholds=THRESHOLDS, processes=1)
-        made = generate_csr(store=store, settings=settings, address=ADDRESS,
-                            passphrase=PASSPHRASE.encode(), at=AT, actor=ACTOR, options=FAST)
-        start = AT + dt.timedelta(days=10)
-        early = write_cert(issue(made.csr_path.read_bytes(), not_before=start),
-                           tmp_path / "early.crt")
-        import_paths(store=store, paths=[early], at=AT, actor=ACTOR, thresholds=THRESHOLDS)
+        start = _issued_early(store, settings, tmp_path)
         with store.sessions() as session:
             assert session.scalars(select(Renewal.state)).one() == "ISSUED"
         assert _status(store)[0] == MailboxStatus.CRITICAL
@@ -146,18 +141,12 @@ class TestService:
         assert (outcome.status, outcome.mailbox_status) == ("active", "OK")
         assert _status(store)[0] == MailboxStatus.OK
 
-
     def test_the_scheduled_scan_activates_it_once_started(
             self, both_store: tuple[Store, Settings], tmp_path: Path) -> None:
         """No operator command: the scan job (`certmgr.jobs.scan`) activates an ISSUED
         renewal whose certificate has started, and leaves one not started yet alone."""
         store, settings = both_store
-        made = generate_csr(store=store, settings=settings, address=ADDRESS,
-                            passphrase=PASSPHRASE.encode(), at=AT, actor=ACTOR, options=FAST)
-        start = AT + dt.timedelta(days=10)
-        early = write_cert(issue(made.csr_path.read_bytes(), not_before=start),
-                           tmp_path / "early.crt")
-        import_paths(store=store, paths=[early], at=AT, actor=ACTOR, thresholds=THRESHOLDS)
+        start = _issued_early(store, settings, tmp_path)
         before = jobs.scan(settings, now=start - dt.timedelta(seconds=1))
         assert before["activated"] == []
         with store.sessions() as session:
@@ -167,6 +156,18 @@ class TestService:
         with store.sessions() as session:
             assert session.scalars(select(Renewal.state)).one() == "ACTIVE"
         assert _status(store)[0] == MailboxStatus.OK  # default thresholds: 4 years left
+
+
+def _issued_early(store: Store, settings: Settings, tmp_path: Path) -> dt.datetime:
+    """A CSR for ADDRESS, its certificate starting 10 days after AT imported at AT (the
+    renewal stays ISSUED); returns the certificate's notBefore."""
+    made = generate_csr(store=store, settings=settings, address=ADDRESS,
+                        passphrase=PASSPHRASE.encode(), at=AT, actor=ACTOR, options=FAST)
+    start = AT + dt.timedelta(days=10)
+    early = write_cert(issue(made.csr_path.read_bytes(), not_before=start),
+                       tmp_path / "early.crt")
+    import_paths(store=store, paths=[early], at=AT, actor=ACTOR, thresholds=THRESHOLDS)
+    return start
 
 
 def _renewed_fingerprint(store: Store) -> str:
