@@ -17,8 +17,6 @@ from textual.screen import Screen
 
 from certmgr.clock import Clock, SystemClock
 from certmgr.config import Settings
-from certmgr.jobs import JOBS, run_job
-from certmgr.scheduler import next_runs
 from certmgr.services.console import Console
 from tui.commands import console_commands
 from tui.screens.activity import AlertsScreen, JobsScreen
@@ -58,9 +56,9 @@ class CertmgrApp(App[None]):
                  browse_root: Path) -> None:
         super().__init__()
         self.inventory = console
-        self.job_names: tuple[str, ...] = tuple(JOBS)
-        self.run_job = run_job
-        """`certmgr.jobs.run_job`: the Jobs screen's "run now" (in a worker thread)."""
+        self.job_names: tuple[str, ...] = console.job_names
+        """The jobs the console can run now and list (`certmgr.jobs.JOBS`, handed to the
+        console by its entry point: the TUI imports no layer above the services)."""
         self.clock = clock
         self.actor = actor
         self.browse_root = browse_root
@@ -104,15 +102,17 @@ class CertmgrApp(App[None]):
 def make_app(*, settings: Settings, clock: Clock | None = None, actor: str = "operator",
              browse_root: Path | None = None, create: bool = False,
              console: Console | None = None) -> CertmgrApp:
-    """The console over `settings` (the store opens on first read, in a worker);
-    `console` replaces the default `Console(settings, planner=next_runs)` (tests lower
-    its KDF rounds). The console's entry point hands the scheduler's `next_runs` to the
-    services (which may not import the scheduler) to show the jobs' next runs."""
-    return CertmgrApp(console=console or Console(settings, create=create, planner=next_runs),
+    """The console over `settings` (the store opens on first read, in a worker).
+
+    `console` is built by the entry point (`certmgr.cli.tui.make_console`), which hands
+    the scheduler's planner and the job runner to the services; without it, a bare
+    `Console(settings)`: no planned runs, no "run now"."""
+    return CertmgrApp(console=console or Console(settings, create=create),
                       clock=clock or SystemClock(), actor=actor,
                       browse_root=browse_root or Path.cwd())
 
 
-def run_console(*, settings: Settings, clock: Clock, actor: str, create: bool = False) -> None:
+def run_console(*, settings: Settings, clock: Clock, actor: str,
+                console: Console | None = None) -> None:
     """Run the console in the terminal until the operator quits (the CLI's entry)."""
-    make_app(settings=settings, clock=clock, actor=actor, create=create).run()
+    make_app(settings=settings, clock=clock, actor=actor, console=console).run()

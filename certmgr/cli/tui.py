@@ -12,9 +12,22 @@ from certmgr.cli._common import AppContext, ExitCode, pass_app
 from certmgr.clock import Clock
 from certmgr.config import Settings
 from certmgr.errors import InputError
+from certmgr.pki.keys import DEFAULT_KDF_ROUNDS
+from certmgr.services.console import Console
 from certmgr.store.audit import os_user
 
-__all__ = ["open_console", "tui"]
+__all__ = ["make_console", "open_console", "tui"]
+
+
+def make_console(settings: Settings, *, create: bool = False,
+                 kdf_rounds: int = DEFAULT_KDF_ROUNDS) -> Console:
+    """The console's services handle, with what only an entry point may hand it: the
+    scheduler's planner (the jobs' next runs) and the job runner ("run now")."""
+    from certmgr.jobs import JOBS, run_job  # noqa: PLC0415 - the console only
+    from certmgr.scheduler import next_runs  # noqa: PLC0415
+
+    return Console(settings, create=create, kdf_rounds=kdf_rounds, planner=next_runs,
+                   runner=run_job, job_names=tuple(JOBS))
 
 
 def open_console(*, settings: Settings, clock: Clock, create: bool = False) -> None:
@@ -26,7 +39,8 @@ def open_console(*, settings: Settings, clock: Clock, create: bool = False) -> N
     import graph that import-linter checks.
     """
     app_module: Any = importlib.import_module("tui.app")
-    app_module.run_console(settings=settings, clock=clock, actor=os_user(), create=create)
+    app_module.run_console(settings=settings, clock=clock, actor=os_user(),
+                           console=make_console(settings, create=create))
 
 
 @click.command()

@@ -40,6 +40,7 @@ from certmgr.services.console_queries import (
     AlertRow,
     CrlRow,
     JobRow,
+    JobRunner,
     Planner,
     RenewalEntry,
     TrustRow,
@@ -288,11 +289,16 @@ class Console:
     """The TUI's handle on the inventory: opened lazily, safe to call from worker threads."""
 
     def __init__(self, settings: Settings, *, create: bool = False,
-                 kdf_rounds: int = DEFAULT_KDF_ROUNDS, planner: Planner | None = None) -> None:
+                 kdf_rounds: int = DEFAULT_KDF_ROUNDS, planner: Planner | None = None,
+                 runner: JobRunner | None = None, job_names: Sequence[str] = ()) -> None:
         self.settings = settings
         self.planner = planner
         """Computes the jobs' next runs (`certmgr.scheduler.next_runs`, which the services
         layer may not import: the console's entry point hands it in)."""
+        self.runner = runner
+        """Runs a job now (`certmgr.jobs.run_job`, handed in by the entry point too)."""
+        self.job_names = tuple(job_names)
+        """The jobs `runner` knows (`certmgr.jobs.JOBS`), in their order."""
         self.kdf_rounds = kdf_rounds
         """PBKDF2 rounds of the keys the console generates (lower only in tests)."""
         self._create = create
@@ -491,6 +497,14 @@ class Console:
     def job_rows(self, *, names: Sequence[str], at: dt.datetime) -> tuple[JobRow, ...]:
         """Every job of `names` (and any other known): next run and last result."""
         return job_rows(self.store, names=names, planned=self.planned_runs(at=at))
+
+    def run_job(self, name: str, *, now: dt.datetime) -> dict[str, Any]:
+        """Run the job `name` now (the Jobs screen's "run now"); InputError for a job the
+        runner does not know or when no runner was handed in."""
+        if self.runner is None or name not in self.job_names:
+            raise InputError(f"job {name} cannot be run from here; known: "
+                             f"{', '.join(self.job_names) or 'none'}", source="jobs")
+        return self.runner(name, self.settings, now=now)
 
     def planned_runs(self, *, at: dt.datetime) -> dict[str, dt.datetime]:
         """Each job's next run after `at` from the configured triggers (the `planner`),

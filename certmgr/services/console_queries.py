@@ -15,7 +15,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import func, select
@@ -220,6 +220,12 @@ class Planner(Protocol):
     def __call__(self, settings: Settings, *, now: dt.datetime,
                  crl_next_update: dt.datetime | None = None
                  ) -> list[tuple[str, dt.datetime]]: ...
+
+
+class JobRunner(Protocol):
+    """`certmgr.jobs.run_job`: runs one job now and returns its details."""
+
+    def __call__(self, name: str, settings: Settings, *, now: dt.datetime) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)

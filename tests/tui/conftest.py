@@ -16,13 +16,12 @@ from cryptography.hazmat.primitives import hashes
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
+from certmgr.cli.tui import make_console
 from certmgr.clock import FixedClock
 from certmgr.config import Settings, load_settings
 from certmgr.pki.facts import certificate_facts
 from certmgr.pki.findings import Finding
 from certmgr.pki.load import load_bundle
-from certmgr.scheduler import next_runs
-from certmgr.services.console import Console
 from certmgr.services.mailboxes import MailboxSpec, add_mailbox
 from certmgr.services.scan import scan
 from certmgr.store.enums import BindingRole, MailboxEnvironment, MailboxStatus
@@ -157,7 +156,7 @@ TEST_KDF_ROUNDS = 1000
 @pytest.fixture
 def app(seeded: Store, settings: Settings, clock: FixedClock, tmp_path: Path) -> CertmgrApp:
     return make_app(settings=settings, clock=clock, actor=ACTOR, browse_root=tmp_path,
-                    console=Console(settings, kdf_rounds=TEST_KDF_ROUNDS, planner=next_runs))
+                    console=make_console(settings, kdf_rounds=TEST_KDF_ROUNDS))
 
 
 def issue(csr_pem: bytes, *, not_before: dt.datetime = AT, years: int = 3) -> x509.Certificate:

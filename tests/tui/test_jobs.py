@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from certmgr.cli.tui import make_console
 from certmgr.clock import FixedClock
 from certmgr.config import Settings
-from certmgr.errors import ConfigError
+from certmgr.errors import ConfigError, InputError
 from certmgr.scheduler import (
     NEXT_UPDATE_JOB,
     build_scheduler,
@@ -186,8 +187,7 @@ async def test_jobs_screen_and_dashboard_show_the_planned_runs(app: CertmgrApp) 
 async def test_a_bad_schedule_line_is_said_not_fatal(seeded: Store, settings: Settings,
                                                      clock: FixedClock) -> None:
     settings.extra["schedule"] = {"digest": "at dawn"}
-    app = make_app(settings=settings, clock=clock,
-                   console=Console(settings, planner=next_runs))
+    app = make_app(settings=settings, clock=clock, console=make_console(settings))
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(app, pilot)
         text = screen_text(app)
@@ -199,3 +199,21 @@ async def test_a_bad_schedule_line_is_said_not_fatal(seeded: Store, settings: Se
         (message,) = errors(app)  # one read, one message
         assert message.startswith(f"{settings.config_file}: [schedule] digest: ")
         assert "\n" not in message
+
+
+def test_run_now_goes_through_the_console_and_its_runner(seeded: Store,
+                                                         settings: Settings) -> None:
+    """The TUI runs jobs through `Console.run_job`: the runner comes from the entry point
+    (`make_console`); a bare console, or an unknown job, is a one-line InputError."""
+    bare = Console(settings)
+    with pytest.raises(InputError, match="job scan cannot be run from here; known: none"):
+        bare.run_job("scan", now=AT)
+    console = make_console(settings)
+    try:
+        with pytest.raises(InputError, match="job nightly cannot be run from here"):
+            console.run_job("nightly", now=AT)
+        assert console.run_job("heartbeat", now=AT) is not None
+        assert "heartbeat" in console.job_names
+    finally:
+        console.close()
+        bare.close()

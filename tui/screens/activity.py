@@ -242,7 +242,7 @@ class JobsScreen(ConsoleScreen):
         self.notify(f"Running job {name}…", markup=False)
 
         def run() -> dict[str, Any]:
-            details = app.run_job(name, app.inventory.settings, now=app.now())
+            details = app.inventory.run_job(name, now=app.now())
             app.generation += 1
             return details
 
