@@ -45,6 +45,8 @@ def backup_cmd(app: AppContext, file: Path, passphrase_file: Path | None, as_jso
     passphrase = _passphrase(passphrase_file, confirm=True)
     report = create_backup(settings=app.settings, out=file, passphrase=passphrase.reveal(),
                            at=app.clock.now())
+    for warning in report.warnings:
+        click.echo(f"certmgr: warning: {warning}", err=True)
     if as_json:
         echo_json(report.to_json())
     else:

@@ -69,11 +69,13 @@ class BackupReport:
     revision: str | None
     files: tuple[str, ...]
     total_bytes: int
+    warnings: tuple[str, ...] = ()
+    """What the operator should know about a backup that was written nonetheless."""
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "created_at": self.created_at.isoformat(),
                 "revision": self.revision, "files": list(self.files),
-                "total_bytes": self.total_bytes}
+                "total_bytes": self.total_bytes, "warnings": list(self.warnings)}
 
 
 # ------------------------------------------------------------------------------ backup
@@ -109,7 +111,32 @@ def create_backup(*, settings: Settings, out: Path, passphrase: bytes, at: dt.da
     write_owner_only_file(out, _encrypt(plain, passphrase=passphrase, log2_n=kdf_log2_n))
     return BackupReport(path=out, created_at=created, revision=revision,
                         files=tuple(sorted(members)),
-                        total_bytes=sum(len(d) for d in members.values()))
+                        total_bytes=sum(len(d) for d in members.values()),
+                        warnings=_passphrase_warning(settings.keys_dir, passphrase))
+
+
+def _passphrase_warning(keys_dir: Path, passphrase: bytes) -> tuple[str, ...]:
+    """A warning when `passphrase` does not open the newest encrypted key file: the
+    backup is written (it opens with the passphrase given), but restoring it brings back
+    keys that open only with the other one. One key decryption."""
+    from certmgr.pki.keys import load_key  # noqa: PLC0415
+
+    encrypted = [p for p in keys_dir.rglob("*") if TEMP_MARKER not in p.name
+                 and not p.is_symlink() and p.is_file()
+                 and p.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY")] \
+        if keys_dir.is_dir() else []
+    if not encrypted:
+        return ()
+    newest = max(encrypted, key=lambda p: p.stat().st_mtime)
+    try:
+        load_key(newest.read_bytes(), passphrase=passphrase, source=str(newest))
+    except PassphraseError:
+        warning = (f"the backup passphrase does not open the key {newest.name}: the "
+                   "archive opens with the passphrase just given, its keys only with theirs")
+        return (warning,)
+    except InputError:
+        return ()  # an unreadable key file: `certmgr doctor` reports it
+    return ()
 
 
 def _sqlite_path(url: str) -> Path:

@@ -222,3 +222,23 @@ def test_cli_passphrase_with_newline_in_the_middle_via_environment(
     refused = cli("--home", tmp_path / "other", "restore", archive)
     assert refused.code == 2
     assert "wrong passphrase" in refused.err
+
+
+def test_a_passphrase_that_does_not_open_the_keys_is_warned(home: Path, tmp_path: Path,
+                                                            cli: Invoke) -> None:
+    """The archive is written under the passphrase given; when that one does not open the
+    home's keys, the operator is told (stderr and JSON), since a restore would bring back
+    keys that open only with the other."""
+    other = tmp_path / "other"
+    other.write_text("not the key passphrase\n")
+    other.chmod(0o600)
+    done = cli("--home", home, "backup", tmp_path / "b", "--passphrase-file", other, "--json")
+    assert done.code == 0, done.err
+    (warning,) = done.json()["warnings"]
+    assert "does not open the key key.pem" in warning
+    assert done.err == f"certmgr: warning: {warning}\n"
+    same = tmp_path / "same"
+    same.write_text(PASSPHRASE + "\n")
+    same.chmod(0o600)
+    fine = cli("--home", home, "backup", tmp_path / "c", "--passphrase-file", same, "--json")
+    assert (fine.code, fine.json()["warnings"], fine.err) == (0, [], "")
