@@ -152,6 +152,9 @@ def cleanup_stale_temp(directory: Path) -> list[Path]:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process `pid` may still be writing. A zombie cannot: a killed worker whose
+    parent died too waits, as a zombie, for init to reap it (in a container whose PID 1
+    does not reap, for ever), and must not keep its temporary file from being removed."""
     if pid == os.getpid():
         return True
     try:
@@ -160,7 +163,19 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True  # exists, owned by someone else
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Linux: the state letter of /proc/<pid>/stat is Z (or X, dead); False elsewhere."""
+    try:
+        line = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    # "pid (comm) state ...": comm may hold spaces and parentheses, the state follows
+    # the last ")"
+    end = line.rfind(")")
+    return line[end + 2:end + 3] in {"Z", "X"}
 
 
 def _dir_problems(directory: Path) -> list[str]:

@@ -163,6 +163,25 @@ class TestCrash:
         assert target.read_bytes() == b"complete key"
         assert cleanup_stale_temp(target.parent) == []
 
+    @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs Linux /proc")
+    def test_a_zombie_writer_is_dead(self, tmp_path: Path) -> None:
+        """A SIGKILLed worker whose parent died too stays a zombie until init reaps it (for
+        ever under a PID 1 that does not reap): its temporary file is removed all the
+        same. A child left unreaped here is a real zombie."""
+        child = subprocess.Popen([sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"])
+        try:
+            status = Path(f"/proc/{child.pid}/stat")
+            for _ in range(500):  # until it has died (not reaped: no wait())
+                if status.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+                os.sched_yield()
+                subprocess.run(["sleep", "0.01"], check=True)
+            leftover = tmp_path / f".a.pem{TEMP_MARKER}{child.pid}-0123456789abcdef"
+            leftover.write_bytes(b"half")
+            assert cleanup_stale_temp(tmp_path) == [leftover]
+        finally:
+            child.wait()
+
     def test_cleanup_spares_live_writers_and_other_files(self, tmp_path: Path) -> None:
         ours = tmp_path / f".a.pem{TEMP_MARKER}{os.getpid()}-0123456789abcdef"
         other = tmp_path / "notes.txt"

@@ -72,6 +72,25 @@ def _temps(home: Path) -> list[Path]:
     return [p for p in (home / "keys").iterdir() if TEMP_MARKER in p.name]
 
 
+def _wait_for_dead_writers(home: Path, timeout: float = 10.0) -> None:
+    """The SIGKILL reaches the workers with their parent, but they die on their own
+    schedule: wait until every writer named by a temporary file is gone or a zombie."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = {int(p.name.split(TEMP_MARKER)[1].split("-")[0]) for p in _temps(home)}
+        if not [pid for pid in pids if _running(pid)]:
+            return
+        time.sleep(0.05)
+
+
+def _running(pid: int) -> bool:
+    try:
+        line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return line.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
+
+
 class TestBatchCrash:
     """Kills of the whole batch, and of its workers."""
 
@@ -88,6 +107,7 @@ class TestBatchCrash:
         done = _renewals(store)
         assert 2 <= done < COUNT
         _assert_consistent(store, home)
+        _wait_for_dead_writers(home)
         # the next run takes the rest, and removes what the killed writers left
         again = _due(home)
         out, err = again.communicate(timeout=300)
