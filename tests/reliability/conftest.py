@@ -5,13 +5,10 @@ must hold after any crash."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
@@ -27,7 +24,7 @@ from certmgr.store.keyfiles import FAULT_ENV, TEMP_MARKER
 from certmgr.store.models import Binding, Crl, KeyRecord, Renewal
 from certmgr.store.session import Store, open_store
 from certmgr.testpki import FIXED_AT, load_key
-from tests.support import sign_auth_cli
+from tests.support import Outcome, sign_auth_cli
 
 FIXED = Path(__file__).resolve().parents[2] / "fixtures" / "pki" / "fixed"
 AT = FIXED_AT
@@ -38,16 +35,8 @@ PASSPHRASE = "correct horse battery staple"
 _KEY_END = b"-----END ENCRYPTED PRIVATE KEY-----"
 
 
-@dataclass(frozen=True)
-class Done:
-    """A finished `certmgr` process."""
-
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
+Done = Outcome
+"""A finished `certmgr` process (exit code, stdout, stderr)."""
 
 
 def certmgr_env(*, fault: str | None = None, db_url: str | None = None,

@@ -4,11 +4,8 @@ an encrypted key file, audit events) and the real entry point run in-process."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -20,6 +17,7 @@ from certmgr.services.importer import import_paths
 from certmgr.services.mailboxes import MailboxSpec, add_mailbox
 from certmgr.store.keyfiles import write_private_file
 from certmgr.store.session import open_store
+from tests.support import Outcome
 
 FIXED = Path(__file__).resolve().parents[2] / "fixtures" / "pki" / "fixed"
 AT = dt.datetime(2025, 6, 1, 12, tzinfo=dt.UTC)
@@ -34,14 +32,6 @@ def settings_for(home: Path) -> Settings:
     return load_settings(home=home, environ={})
 
 
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 Invoke = Callable[..., Outcome]

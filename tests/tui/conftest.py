@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
@@ -29,8 +28,8 @@ from certmgr.store.models import Binding, CACertificate, Certificate, Crl, Mailb
 from certmgr.store.models_alerts import AlertSent
 from certmgr.store.rows import ca_certificate_row, certificate_row
 from certmgr.store.session import Store, open_store
-from certmgr.testpki import FIXED_AT, PkiIndex, load_index, load_key, load_manifest
-from certmgr.testpki.profiles import leaf_extensions
+from certmgr.testpki import FIXED_AT, PkiIndex, load_index
+from tests.support import sign_auth_cli
 from tui.app import CertmgrApp, make_app
 
 FIXED = Path(__file__).resolve().parents[2] / "fixtures" / "pki" / "fixed"
@@ -161,23 +160,8 @@ def app(seeded: Store, settings: Settings, clock: FixedClock, tmp_path: Path) ->
 
 def issue(csr_pem: bytes, *, not_before: dt.datetime = AT, years: int = 3) -> x509.Certificate:
     """What ANS does: sign the CSR with ACI-EL-ORG, AUTH_CLI extensions (fixture PKI)."""
-    csr = x509.load_pem_x509_csr(csr_pem)
-    manifest = load_manifest()
-    issuer_key = load_key("ACI-EL-ORG")
-    issuer = x509.load_pem_x509_certificate((FIXED / "ca" / "ACI-EL-ORG.pem").read_bytes())
-    not_after = not_before.replace(year=not_before.year + years)
-    public_key = csr.public_key()
-    exts = leaf_extensions(profile="AUTH_CLI", public_key=public_key,  # type: ignore[arg-type]
-                           issuer_public_key=issuer_key.public_key(), issuer_name="ACI-EL-ORG",
-                           issuer_subject=issuer.subject, subject=csr.subject,
-                           policy=manifest.policies["AUTH_CLI"], not_before=not_before,
-                           not_after=not_after, urls=manifest.urls)
-    builder = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(issuer.subject)
-               .public_key(public_key).serial_number(x509.random_serial_number())
-               .not_valid_before(not_before).not_valid_after(not_after))
-    for value, critical in exts:
-        builder = builder.add_extension(value, critical=critical)
-    return builder.sign(issuer_key, hashes.SHA256())
+    return sign_auth_cli(csr_pem, not_before=not_before,
+                         not_after=not_before.replace(year=not_before.year + years))
 
 
 def current_fingerprint(store: Store, address: str) -> str:
